@@ -1,0 +1,280 @@
+"""Tools the agent can call, and the ``@tool`` decorator for adding your own.
+
+A tool is a Python function with a docstring. Its name, description and arguments come from the
+function itself, so the prompt's tool list is always in step with the code:
+
+    >>> @tool
+    ... def shout(text: str) -> str:
+    ...     '''Repeat the text in capitals.'''
+    ...     return text.upper()
+    >>> shout.name, shout.description, shout("hi")
+    ('shout', 'Repeat the text in capitals.', 'HI')
+
+Built-in tools: ``search[entity]``, ``lookup[keyword]``, ``calculate[expression]`` and
+``finish[answer]``. search and lookup share per-run state (the current document), which lives in a
+ToolContext so that concurrent runs never see each other's state.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from .calculator import calculate as _calculate
+from .calculator import format_number
+from .corpus import Corpus, Document
+from .errors import InputError, ToolError, UnknownToolError
+
+__all__ = ["Tool", "tool", "Toolbox", "ToolContext", "default_tools", "FINISH"]
+
+FINISH = "finish"
+_SIMILAR = 5  # titles listed when a search has no exact match
+
+
+@dataclass
+class ToolContext:
+    """Per-run state shared by the tools of one run: the corpus and the current document."""
+
+    corpus: Corpus | None = None
+    document: Document | None = None  # the document the last search opened
+    lookup_keyword: str = ""  # the keyword of the last lookup
+    lookup_index: int = 0  # how many of its matches were already returned
+    retrieval: str = "bm25"  # how search ranks documents when no title matches exactly
+    extra: dict[str, Any] = field(default_factory=dict)  # for users' tools
+
+
+@dataclass
+class Tool:
+    """A callable the agent can name in an action: ``name[argument]``."""
+
+    name: str
+    description: str
+    function: Callable[..., Any]
+    parameters: list[str] = field(default_factory=list)  # the argument names, in order
+    argument_hint: str = ""  # shown in the prompt: search[entity]
+    wants_context: bool = False  # the function takes a ``context`` keyword
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+            raise InputError(f"Tool name {self.name!r} must be lower-case letters, digits and '_', starting with a letter.")
+        if not self.argument_hint:
+            self.argument_hint = ", ".join(self.parameters)
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}[{self.argument_hint}]"
+
+    def __call__(self, argument: str = "", context: ToolContext | None = None) -> str:
+        """Run the tool on the bracketed argument text; the result is the observation text."""
+        values = self._split(argument)
+        kwargs = {"context": context or ToolContext()} if self.wants_context else {}
+        result = self.function(*values, **kwargs)
+        if isinstance(result, float | int) and not isinstance(result, bool):
+            return format_number(result)
+        return "" if result is None else str(result)
+
+    def _split(self, argument: str) -> list[Any]:
+        """One parameter takes the whole text; several split it at commas, converted by annotation."""
+        n = len(self.parameters)
+        if n == 0:
+            return []
+        if n == 1:
+            return [self._convert(self.parameters[0], argument)]
+        parts = [p.strip() for p in argument.split(",", n - 1)]
+        required = [p for p in self.parameters if p not in self._defaults()]
+        if len(parts) < len(required):
+            raise ToolError(f"{self.name} needs {len(required)} arguments separated by commas: {self.signature}.")
+        return [self._convert(name, part) for name, part in zip(self.parameters, parts)]
+
+    def _defaults(self) -> dict[str, Any]:
+        sig = inspect.signature(self.function)
+        return {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+
+    def _convert(self, name: str, text: str) -> Any:
+        annotation = inspect.signature(self.function).parameters[name].annotation
+        kind = annotation if isinstance(annotation, type) else {"int": int, "float": float, "bool": bool}.get(
+            str(annotation), str
+        )
+        if kind in (int, float):
+            try:
+                return kind(text.strip())
+            except ValueError as err:
+                raise ToolError(f"{self.name}: argument '{name}' must be a number, got {text!r}.") from err
+        if kind is bool:
+            return text.strip().lower() in ("1", "true", "yes")
+        return text
+
+
+def tool(function: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None):
+    """Turn a function into a Tool; name, description and arguments come from the function.
+
+    Use bare (``@tool``) or with overrides (``@tool(name="wiki")``). A parameter called ``context``
+    receives the run's ToolContext and is not shown to the model.
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Tool:
+        doc = inspect.getdoc(fn) or ""
+        desc = description or doc.split("\n\n")[0].replace("\n", " ").strip()
+        if not desc:
+            raise InputError(
+                f"Tool {fn.__name__!r} has no description: give the function a docstring or pass description=..."
+            )
+        params = [p for p in inspect.signature(fn).parameters.values() if p.name != "context"]
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise InputError(f"Tool {fn.__name__!r}: *args and **kwargs cannot be named in an action; list each argument.")
+        return Tool(
+            name=(name or fn.__name__).lower(),
+            description=desc,
+            function=fn,
+            parameters=[p.name for p in params],
+            wants_context="context" in inspect.signature(fn).parameters,
+        )
+
+    return wrap(function) if function is not None else wrap
+
+
+class Toolbox:
+    """The tools of an agent, by name. Lookup is case-insensitive and forgives common aliases."""
+
+    ALIASES = {"answer": FINISH, "final_answer": FINISH, "final": FINISH, "calc": "calculate",
+               "calculator": "calculate", "compute": "calculate", "find": "lookup", "wikipedia": "search"}
+
+    def __init__(self, tools: Iterable[Tool]) -> None:
+        self.tools: dict[str, Tool] = {}
+        for t in tools:
+            if t.name in self.tools:
+                raise InputError(f"Two tools are named {t.name!r}; tool names must be unique.")
+            self.tools[t.name] = t
+
+    def __contains__(self, name: str) -> bool:
+        return self.resolve(name) is not None
+
+    def __iter__(self):
+        return iter(self.tools.values())
+
+    def __len__(self) -> int:
+        return len(self.tools)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.tools)
+
+    def resolve(self, name: str) -> str | None:
+        """The canonical tool name for what the model wrote, or None."""
+        key = re.sub(r"[\s\-]+", "_", name.strip().lower())
+        if key in self.tools:
+            return key
+        alias = self.ALIASES.get(key)
+        return alias if alias in self.tools else None
+
+    def get(self, name: str) -> Tool:
+        resolved = self.resolve(name)
+        if resolved is None:
+            raise UnknownToolError(self.unknown_message(name))
+        return self.tools[resolved]
+
+    def unknown_message(self, name: str) -> str:
+        return f"Unknown tool {name!r}. Valid tools: {', '.join(t.signature for t in self)}."
+
+    def describe(self, style: str = "plain") -> str:
+        """The tool list as it appears in the prompt."""
+        if style == "numbered":
+            return "\n".join(f"({i}) {t.signature}, {t.description}" for i, t in enumerate(self, 1))
+        return "\n".join(f"- {t.signature}: {t.description}" for t in self)
+
+    def run(self, name: str, argument: str, context: ToolContext) -> str:
+        """Run a tool; a failure is raised as ToolError (the agent turns it into an observation)."""
+        t = self.get(name)
+        try:
+            return t(argument, context)
+        except ToolError:
+            raise
+        except Exception as err:  # a user's tool can fail in any way; the run must go on
+            raise ToolError(f"{t.name} failed: {type(err).__name__}: {err}") from err
+
+    def subset(self, names: Iterable[str]) -> "Toolbox":
+        return Toolbox(self.get(n) for n in names)
+
+
+# ---------------------------------------------------------------- built-in tools
+
+
+def _need_corpus(context: ToolContext) -> Corpus:
+    if context.corpus is None or len(context.corpus) == 0:
+        raise ToolError("No knowledge corpus is loaded, so there is nothing to search.")
+    return context.corpus
+
+
+@tool(name="search")
+def _search(entity: str, context: ToolContext) -> str:
+    """Search the knowledge base for an entity and return the opening sentences of its article."""
+    corpus = _need_corpus(context)
+    query = entity.strip()
+    if not query:
+        raise ToolError("search needs an entity, e.g. search[Varnholt].")
+    doc = corpus.get(query)
+    exact = doc is not None
+    similar: list[str] = []
+    if not exact:
+        # A near-spelling of a title wins (a typo); otherwise the retrieval method ranks.
+        spelled = difflib.get_close_matches(query, corpus.titles, n=1, cutoff=0.85)
+        ranked = [h.document.title for h in corpus.search(query, k=_SIMILAR + 1, method=context.retrieval)]
+        titles = list(dict.fromkeys(spelled + ranked))
+        if not titles:
+            context.document = None
+            close = corpus.similar_titles(query, k=_SIMILAR)
+            hint = f" Similar: {', '.join(close)}." if close else ""
+            return f"Could not find {query}.{hint}"
+        doc = corpus.get(titles[0])
+        similar = titles[1 : _SIMILAR + 1]
+    context.document, context.lookup_keyword, context.lookup_index = doc, "", 0
+    opening = " ".join(doc.sentences[:3])
+    if not exact:
+        tail = f" Similar: {', '.join(similar)}." if similar else ""
+        return f"Could not find {query}. Best match: {doc.title}. {opening}{tail}"
+    return opening
+
+
+@tool(name="lookup")
+def _lookup(keyword: str, context: ToolContext) -> str:
+    """Return the next sentence containing the keyword in the article of the last search."""
+    if context.document is None:
+        raise ToolError("No article is open: search for an entity first, then lookup a keyword in it.")
+    key = keyword.strip().lower()
+    if not key:
+        raise ToolError("lookup needs a keyword, e.g. lookup[population].")
+    matches = [s for s in context.document.sentences if key in s.lower()]
+    if key != context.lookup_keyword:
+        context.lookup_keyword, context.lookup_index = key, 0
+    if not matches:
+        return f"No sentence of {context.document.title} mentions {keyword.strip()!r}."
+    if context.lookup_index >= len(matches):
+        return "No more results."
+    context.lookup_index += 1
+    return f"(Result {context.lookup_index} / {len(matches)}) {matches[context.lookup_index - 1]}"
+
+
+@tool(name="calculate")
+def _calculate_tool(expression: str) -> str:
+    """Evaluate an arithmetic expression with + - * / // % ** and parentheses."""
+    return format_number(_calculate(expression))
+
+
+@tool(name=FINISH)
+def _finish(answer: str) -> str:
+    """Finish the task and return the answer."""
+    return answer.strip()
+
+
+def default_tools(include: Iterable[str] = ("search", "lookup", "calculate", FINISH)) -> Toolbox:
+    """The built-in tools, in the order the prompt lists them."""
+    builtin = {t.name: t for t in (_search, _lookup, _calculate_tool, _finish)}
+    names = list(include)
+    unknown = [n for n in names if n not in builtin]
+    if unknown:
+        raise InputError(f"Unknown built-in tool(s) {unknown}. Available: {', '.join(builtin)}.")
+    return Toolbox(builtin[n] for n in names)

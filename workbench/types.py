@@ -1,0 +1,287 @@
+"""The records every other module speaks: Segment, ToolCall, Step, Trace.
+
+They are plain dataclasses that round-trip through JSON exactly, so a trace saved by one version
+of the app can be reopened, compared and attributed later:
+
+    >>> trace = Trace(task="What is 2 + 3?", mode="react")
+    >>> Trace.from_json(trace.to_json()) == trace
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pandas is imported only when a table is asked for
+    import pandas as pd
+
+__all__ = ["Segment", "ToolCall", "Step", "Trace", "GoldStep", "Task", "SEGMENT_KINDS", "STOP_REASONS", "TASK_TYPES"]
+
+# What a piece of the prompt is. Attribution groups scores by these kinds.
+SEGMENT_KINDS = (
+    "scaffold",  # template glue: chat markers, headers, "Question:", step primers
+    "instruction",  # the system instruction
+    "tools",  # the tool descriptions
+    "example",  # one few-shot trajectory
+    "task",  # the user's instruction / question
+    "thought",  # a thought the model wrote at an earlier step
+    "action",  # an action the model wrote at an earlier step
+    "observation",  # what a tool returned
+    "answer",  # an answer the model wrote (cot / direct modes)
+)
+
+# Why a run ended.
+STOP_REASONS = (
+    "finished",  # the model called finish / wrote an answer
+    "max_steps",  # the step budget ran out
+    "repeated_action",  # the same action twice in a row: the agent forced a finish
+    "context_full",  # the prompt reached the model's context length
+    "cancelled",  # the caller stopped the run
+    "error",  # something outside the model failed (recorded on the last step)
+)
+
+
+@dataclass
+class Segment:
+    """A labelled piece of a prompt, with its token span in the model's input ids.
+
+    The texts of a prompt's segments, joined, are the exact prompt. ``start`` and ``end`` index
+    the token ids fed to the model (end exclusive); they are -1 when no tokenizer was involved.
+    """
+
+    kind: str  # one of SEGMENT_KINDS
+    label: str  # human label, unique within a prompt: "example 2", "observation 3"
+    text: str  # the exact text of this piece
+    start: int = -1  # first token index in the prompt ids
+    end: int = -1  # one past the last token index
+
+    def __post_init__(self) -> None:
+        if self.kind not in SEGMENT_KINDS:
+            raise ValueError(f"Unknown segment kind {self.kind!r}. Available: {', '.join(SEGMENT_KINDS)}.")
+
+    @property
+    def n_tokens(self) -> int:
+        return max(0, self.end - self.start)
+
+
+@dataclass
+class ToolCall:
+    """An action the model asked for: ``search[High Plains]`` -> ToolCall("search", "High Plains")."""
+
+    name: str  # the tool's canonical name (lower case)
+    argument: str  # the text between the brackets, stripped of quotes and whitespace
+    raw: str = ""  # the action text exactly as the model wrote it
+
+    def __str__(self) -> str:
+        return f"{self.name}[{self.argument}]"
+
+
+@dataclass
+class Step:
+    """One Thought -> Action -> Observation step (or one answer in cot / direct modes).
+
+    A failure the model caused (no action, an unknown tool, a tool that raised) is the ``error``
+    field; the run goes on. Timings are in seconds; token counts are for the model's ids.
+    """
+
+    index: int  # 1-based step number
+    kind: str = "react"  # "react" | "act" | "answer" | "forced_finish"
+    prompt_segments: list[Segment] = field(default_factory=list)  # the exact prompt of this step
+    primer: str = ""  # text the agent fed right before generating ("Thought 2:")
+    completion: str = ""  # the raw text the model generated, cut at the stop string
+    thought: str | None = None
+    action: ToolCall | None = None
+    observation: str | None = None
+    error: str | None = None  # what went wrong, as shown to the model
+    answer: str | None = None  # set when this step finishes the run
+    token_ids: list[int] = field(default_factory=list)  # generated ids, exactly as decoded
+    tokens: list[str] = field(default_factory=list)  # each generated id as text
+    logprobs: list[float] = field(default_factory=list)  # log p of each generated id
+    prompt_tokens: int = 0  # tokens in the context when generation started
+    reused_tokens: int = 0  # of those, tokens whose keys / values came from the cache
+    prefill_tokens: int = 0  # of those, tokens computed at this step
+    generated_tokens: int = 0
+    stop: str = ""  # why generation stopped: "stop_string" | "eos" | "max_new_tokens" | "script"
+    t_prefill: float = 0.0
+    t_decode: float = 0.0
+    t_tool: float = 0.0
+    t_total: float = 0.0
+
+    def __post_init__(self) -> None:
+        if len(self.token_ids) != len(self.logprobs) and self.logprobs:
+            raise ValueError(
+                f"Step {self.index}: {len(self.token_ids)} token ids but {len(self.logprobs)} "
+                "log-probabilities; there must be one per generated token."
+            )
+
+    @property
+    def prompt(self) -> str:
+        """The exact prompt text of this step (its segments joined)."""
+        return "".join(s.text for s in self.prompt_segments)
+
+    @property
+    def finished(self) -> bool:
+        return self.answer is not None
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.generated_tokens / self.t_decode if self.t_decode > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Step":
+        data = _known(cls, data)
+        data["prompt_segments"] = [Segment(**_known(Segment, s)) for s in data.get("prompt_segments", [])]
+        if data.get("action") is not None:
+            data["action"] = ToolCall(**_known(ToolCall, data["action"]))
+        return cls(**data)
+
+
+@dataclass
+class Trace:
+    """A whole run: the task, every step, the answer and why it ended.
+
+    ``run()`` is ``Trace(steps=list(stream()))`` plus this metadata.
+    """
+
+    task: str
+    mode: str = "react"
+    steps: list[Step] = field(default_factory=list)
+    answer: str | None = None
+    stop_reason: str = ""  # one of STOP_REASONS once the run has ended
+    model: str = ""  # the model's name as loaded
+    prompt_name: str = ""  # the preset or version name
+    prompt_hash: str = ""  # sha256 of the prompt template data (its version)
+    rendered_hash: str = ""  # sha256 of the rendered prompt of step 1
+    config: dict[str, Any] = field(default_factory=dict)  # the agent settings of this run
+    gold: str | None = None  # the expected answer, when the task came from a suite
+    meta: dict[str, Any] = field(default_factory=dict)  # free-form: task id, suite, tags
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    created_at: float = field(default_factory=time.time)
+    wall_time: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.stop_reason == "finished"
+
+    @property
+    def generated_tokens(self) -> int:
+        return sum(s.generated_tokens for s in self.steps)
+
+    @property
+    def n_errors(self) -> int:
+        return sum(1 for s in self.steps if s.error)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Trace":
+        data = _known(cls, data)
+        data["steps"] = [Step.from_dict(s) for s in data.get("steps", [])]
+        return cls(**data)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Trace":
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the trace as JSON (atomically: a crash never leaves half a file)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_json(indent=1), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Trace":
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    def to_dataframe(self) -> "pd.DataFrame":
+        """One row per step: thought, action, observation, error, tokens and timings."""
+        import pandas as pd
+
+        rows = [
+            {
+                "step": s.index,
+                "kind": s.kind,
+                "thought": s.thought or "",
+                "action": str(s.action) if s.action else "",
+                "observation": s.observation or "",
+                "answer": s.answer or "",
+                "error": s.error or "",
+                "prompt_tokens": s.prompt_tokens,
+                "reused_tokens": s.reused_tokens,
+                "prefill_tokens": s.prefill_tokens,
+                "generated_tokens": s.generated_tokens,
+                "t_prefill_s": round(s.t_prefill, 4),
+                "t_decode_s": round(s.t_decode, 4),
+                "t_tool_s": round(s.t_tool, 4),
+                "t_total_s": round(s.t_total, 4),
+                "tokens_per_s": round(s.tokens_per_second, 1),
+                "mean_logprob": round(sum(s.logprobs) / len(s.logprobs), 4) if s.logprobs else None,
+            }
+            for s in self.steps
+        ]
+        columns = ["step", "kind", "thought", "action", "observation", "answer", "error", "prompt_tokens",
+                   "reused_tokens", "prefill_tokens", "generated_tokens", "t_prefill_s", "t_decode_s",
+                   "t_tool_s", "t_total_s", "tokens_per_s", "mean_logprob"]
+        return pd.DataFrame(rows, columns=columns)
+
+
+# The kinds of task in a suite.
+TASK_TYPES = ("single_hop", "bridge", "comparison", "numeric", "arithmetic")
+
+
+@dataclass
+class GoldStep:
+    """One step of a gold (reference) trajectory: what a correct agent thinks, does and sees."""
+
+    thought: str
+    action: str  # tool name: search | lookup | calculate | finish
+    argument: str
+    observation: str | None = None  # None for the finishing step
+
+    @property
+    def call(self) -> str:
+        return f"{self.action}[{self.argument}]"
+
+
+@dataclass
+class Task:
+    """A question with its answer and, for generated suites, a gold trajectory that solves it."""
+
+    id: str
+    question: str
+    answer: str
+    type: str = ""  # one of TASK_TYPES for the demo world; free text elsewhere
+    split: str = ""  # train | dev | test
+    aliases: list[str] = field(default_factory=list)  # other answers that count as correct
+    entities: list[str] = field(default_factory=list)  # titles of every entity the trajectory touches
+    trajectory: list[GoldStep] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Task":
+        data = _known(cls, data)
+        data["trajectory"] = [GoldStep(**_known(GoldStep, g)) for g in data.get("trajectory", [])]
+        return cls(**data)
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """Keep the keys the dataclass knows, so traces written by a newer version still load."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in dict(data).items() if k in names}
