@@ -1,2 +1,103 @@
-"""ReAct Workbench: run, inspect, attribute, evaluate and fine-tune reasoning-and-acting agents."""
+"""ReAct Workbench: run, inspect, attribute, evaluate and fine-tune reasoning-and-acting agents.
+
+One Python API serves the app, the CLI and the notebooks:
+
+    >>> from workbench import Agent, load_model        # doctest: +SKIP
+    >>> trace = Agent(load_model()).run("When was Varnholt founded?")   # doctest: +SKIP
+    >>> trace.to_dataframe()                           # doctest: +SKIP
+
+Importing the package loads no heavy optional dependency (gradio, plotly, captum, peft); each is
+imported inside the function that needs it.
+"""
+
+from .agent import Agent, AgentConfig, validate_task
+from .calculator import calculate
+from .corpus import Corpus, Document, Hit, MiniLMEncoder
+from .errors import (
+    CalculatorError,
+    ConfigError,
+    CorpusError,
+    InputError,
+    ModelLoadError,
+    ModelNotFoundError,
+    ParseError,
+    PromptError,
+    StoreError,
+    TemplateError,
+    ToolError,
+    UnknownToolError,
+    WorkbenchError,
+    WorldError,
+)
+from .generation import DecodeSession, Generation, GenerationConfig, NaiveSession
+from .models import DEFAULT_MODEL, LoadedModel, load_model, tiny_model
+from .parsing import ParsedStep, parse_action, parse_answer, parse_step
+from .prompts import Example, ExampleStep, PromptTemplate, list_presets, load_prompt
+from .store import RunSummary, Store
+from .testing import ScriptedModel
+from .tools import Tool, ToolContext, Toolbox, default_tools, tool
+from .types import GoldStep, Segment, Step, Task, ToolCall, Trace
+from .world import World, generate_world, load_tasks, load_world, write_world
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "AgentConfig",
+    "CalculatorError",
+    "ConfigError",
+    "Corpus",
+    "CorpusError",
+    "DEFAULT_MODEL",
+    "DecodeSession",
+    "Document",
+    "Example",
+    "ExampleStep",
+    "Generation",
+    "GenerationConfig",
+    "GoldStep",
+    "Hit",
+    "InputError",
+    "LoadedModel",
+    "MiniLMEncoder",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "NaiveSession",
+    "ParseError",
+    "ParsedStep",
+    "PromptError",
+    "PromptTemplate",
+    "RunSummary",
+    "ScriptedModel",
+    "Segment",
+    "Step",
+    "Store",
+    "StoreError",
+    "Task",
+    "TemplateError",
+    "Tool",
+    "ToolCall",
+    "ToolContext",
+    "ToolError",
+    "Toolbox",
+    "Trace",
+    "UnknownToolError",
+    "WorkbenchError",
+    "World",
+    "WorldError",
+    "calculate",
+    "default_tools",
+    "generate_world",
+    "list_presets",
+    "load_model",
+    "load_prompt",
+    "load_tasks",
+    "load_world",
+    "parse_action",
+    "parse_answer",
+    "parse_step",
+    "tiny_model",
+    "tool",
+    "validate_task",
+    "write_world",
+]

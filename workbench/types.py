@@ -41,6 +41,7 @@ STOP_REASONS = (
     "max_steps",  # the step budget ran out
     "repeated_action",  # the same action twice in a row: the agent forced a finish
     "context_full",  # the prompt reached the model's context length
+    "no_answer",  # cot / direct: the model wrote no answer
     "cancelled",  # the caller stopped the run
     "error",  # something outside the model failed (recorded on the last step)
 )
@@ -90,7 +91,7 @@ class Step:
     """
 
     index: int  # 1-based step number
-    kind: str = "react"  # "react" | "act" | "answer" | "forced_finish"
+    kind: str = "react"  # "react" | "act" | "answer" | "forced_finish" | "halt" (no generation)
     prompt_segments: list[Segment] = field(default_factory=list)  # the exact prompt of this step
     primer: str = ""  # text the agent fed right before generating ("Thought 2:")
     completion: str = ""  # the raw text the model generated, cut at the stop string
@@ -106,7 +107,8 @@ class Step:
     reused_tokens: int = 0  # of those, tokens whose keys / values came from the cache
     prefill_tokens: int = 0  # of those, tokens computed at this step
     generated_tokens: int = 0
-    stop: str = ""  # why generation stopped: "stop_string" | "eos" | "max_new_tokens" | "script"
+    stop: str = ""  # why generation stopped: "stop_string" | "eos" | "max_new_tokens" | "cancelled" | "script"
+    run_end: str = ""  # set on the last step of a run: why the run ended (one of STOP_REASONS)
     t_prefill: float = 0.0
     t_decode: float = 0.0
     t_tool: float = 0.0

@@ -1,0 +1,109 @@
+"""The Gradio app, driven through gradio_client against a real server on 127.0.0.1."""
+
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from workbench.app import build_app
+from workbench.app.render import CSS, prompt_html, step_html, timeline_html
+from workbench.store import Store
+from workbench.types import Segment, Step, ToolCall, Trace
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("app") / "runs.db")
+    demo = build_app(model="tiny", store=store)
+    demo.queue(default_concurrency_limit=4)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
+    yield demo, f"http://127.0.0.1:{port}/", store
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    from gradio_client import Client
+
+    return Client(served[1], verbose=False)
+
+
+def test_run_endpoint_streams_a_run_and_stores_it(served, client):
+    _, _, store = served
+    result = client.predict("When was Varnholt founded?", "react", "tiny", 2, 0.0, api_name="/run")
+    timeline, status, table, _plot, _pick, run_id = result[:6]
+    assert "wb-step" in timeline and "When was Varnholt founded?" in timeline
+    assert "ended: `max_steps`" in status
+    assert len(table["data"]) == 2
+    trace = store.get_trace(run_id)
+    assert trace.task == "When was Varnholt founded?" and len(trace.steps) == 2
+
+
+def test_history_and_reopen(served, client):
+    _, _, store = served
+    run_id = client.predict("What is 2 + 3?", "cot", "tiny", 1, 0.0, api_name="/run")[5]
+    history = client.predict("2 + 3", api_name="/history")
+    assert run_id in [row[0] for row in history["data"]]
+    reopened = client.predict(run_id, api_name="/open_run")
+    assert reopened[5] == run_id and "What is 2 + 3?" in reopened[0]
+
+
+def test_bad_input_is_an_error_and_the_app_keeps_serving(served, client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="The instruction is empty"):
+        client.predict("   ", "react", "tiny", 2, 0.0, api_name="/run")
+    with pytest.raises(AppError, match="No model folder"):
+        client.predict("q", "react", "/no/such/model", 2, 0.0, api_name="/run")
+    with pytest.raises(AppError, match="No run with id"):
+        client.predict("nope", api_name="/open_run")
+    assert client.predict("q", "direct", "tiny", 1, 0.0, api_name="/run")[5]
+
+
+def test_inspect_step_shows_the_exact_prompt(served, client):
+    _, _, store = served
+    run_id = client.predict("When was Varnholt founded?", "react", "tiny", 2, 0.0, api_name="/run")[5]
+    trace = store.get_trace(run_id)
+    from workbench.app.run_tab import inspect_step
+
+    html, raw, tokens, fig = inspect_step(trace.to_dict(), "2")
+    assert "example 1" in html and "observation 1" in html
+    assert raw.startswith("[primer] Thought:") and fig is not None
+
+
+def test_file_route_refuses_paths_outside_the_app(served):
+    _, url, _ = served
+    for path in ("gradio_api/file=/etc/passwd", "file=/etc/passwd", "gradio_api/file=../../../../etc/passwd"):
+        try:
+            with urllib.request.urlopen(url + path, timeout=10) as resp:
+                body = resp.read().decode(errors="replace")
+            assert "root:" not in body
+        except urllib.error.HTTPError as err:
+            assert err.code in (403, 404)
+
+
+def test_binds_to_loopback_by_default():
+    import inspect
+
+    from workbench.app import DEFAULT_HOST, launch
+
+    assert DEFAULT_HOST == "127.0.0.1"
+    assert inspect.signature(launch).parameters["host"].default == "127.0.0.1"
+
+
+def test_render_functions_escape_model_text():
+    step = Step(index=1, thought="<script>alert(1)</script>", action=ToolCall("search", "<b>x</b>"),
+                observation="a & b", prompt_segments=[Segment("task", "task", "<img src=x onerror=1>", 0, 1)])
+    html = step_html(step)
+    assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;" in html and "a &amp; b" in html
+    assert "<img" not in prompt_html(step)
+    assert "No run yet" in timeline_html(None)
+    assert timeline_html(Trace(task="t", steps=[step]), running=True).count("wb-step") >= 1

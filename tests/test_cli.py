@@ -1,0 +1,59 @@
+"""The workbench command, run as a user would run it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from workbench.cli import main
+
+
+def _cli(*args, env_store):
+    return subprocess.run([sys.executable, "-m", "workbench.cli", "--store", str(env_store), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_run_prints_steps_and_json_and_saves_the_run(tmp_path):
+    store = tmp_path / "runs.db"
+    out = _cli("run", "What is 2 + 3?", "--model", "tiny", "--max-steps", "2", "--max-new-tokens", "8", "--json",
+               env_store=store)
+    assert out.returncode == 0, out.stderr
+    trace = json.loads(out.stdout)
+    assert trace["task"] == "What is 2 + 3?" and trace["model"] == "tiny-random-0"
+    assert len(trace["steps"]) == 2 and trace["stop_reason"] == "max_steps"
+    assert "--- step 1" in out.stderr and f"saved as run {trace['id']}" in out.stderr
+    listed = _cli("runs", env_store=store)
+    assert trace["id"] in listed.stdout
+    shown = _cli("show", trace["id"], "--json", env_store=store)
+    assert json.loads(shown.stdout)["id"] == trace["id"]
+
+
+def test_run_in_each_mode_in_process(tmp_path, capsys):
+    for mode in ("cot", "direct", "act"):
+        code = main(["--store", str(tmp_path / "r.db"), "run", "What is 2 + 3?", "--model", "tiny", "--mode", mode,
+                     "--max-steps", "1", "--max-new-tokens", "4", "--no-save"])
+        assert code == 0
+    assert capsys.readouterr().out.count("=== answer:") == 3
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "   ", "--model", "tiny"], "The instruction is empty"),
+        (["run", "q", "--model", "/no/such/folder"], "No model folder at /no/such/folder"),
+        (["run", "q", "--model", "tiny", "--max-steps", "0"], "max_steps must be between 1 and 50"),
+        (["show", "nope"], "No run with id 'nope'"),
+        (["run", "q", "--model", "tiny", "--prompt", "nosuch"], "Presets:"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(tmp_path, capsys, args, message):
+    assert main(["--store", str(tmp_path / "r.db"), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_world_command_writes_a_world(tmp_path, capsys):
+    assert main(["world", "--seed", "3", "--out", str(tmp_path / "w")]) == 0
+    assert (tmp_path / "w" / "corpus.jsonl").is_file()
+    assert (tmp_path / "w" / "tasks" / "test.jsonl").is_file()
+    assert "seed 3" in capsys.readouterr().out

@@ -1,0 +1,127 @@
+"""Incremental decoding on a tiny random model: cache reuse, exactness against the naive loop, stops."""
+
+import math
+
+import pytest
+import torch
+
+from workbench.agent import Agent
+from workbench.errors import ConfigError
+from workbench.generation import ContextFull, DecodeSession, GenerationConfig, NaiveSession, trim_to_cut
+from workbench.parsing import react_stop
+
+
+def test_second_generate_prefills_only_what_was_appended(tiny):
+    s = DecodeSession(tiny)
+    s.feed("Question: what?\nThought:", "task", "task")
+    g1 = s.generate(max_new_tokens=8)
+    assert g1.reused_tokens == 0 and g1.prefill_tokens == g1.prompt_tokens
+    s.feed("\nObservation: abc\nThought:", "observation", "observation 1")
+    g2 = s.generate(max_new_tokens=8)
+    assert g2.reused_tokens == g1.prompt_tokens + len(g1.token_ids) - 1 or g2.reused_tokens >= g1.prompt_tokens
+    assert g2.prefill_tokens <= len(s.tokenizer("\nObservation: abc\nThought:")["input_ids"]) + 1
+    assert g2.prompt_tokens == g2.reused_tokens + g2.prefill_tokens
+
+
+def test_ids_are_appended_never_retokenized(tiny):
+    s = DecodeSession(tiny)
+    s.feed("abc", "task", "task")
+    g = s.generate(max_new_tokens=6)
+    ids_before = list(s.ids)
+    s.feed("def", "observation", "o")
+    assert s.ids[: len(ids_before)] == ids_before
+    assert s.ids[len(ids_before):] == tiny.tokenizer("def", add_special_tokens=False)["input_ids"]
+    assert ids_before[-len(g.token_ids):] == g.token_ids
+
+
+def test_logprobs_match_a_full_forward_pass(tiny):
+    s = DecodeSession(tiny)
+    s.feed("Question: 2 + 3?\nThought:")
+    prompt = list(s.ids)
+    g = s.generate(max_new_tokens=6)
+    with torch.no_grad():
+        logits = tiny.model(torch.tensor([prompt + g.token_ids])).logits[0]  # (seq, vocab)
+    logp = torch.log_softmax(logits.float(), -1)
+    expected = [float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(g.token_ids)]
+    assert g.logprobs == pytest.approx(expected, abs=1e-4)
+    assert all(lp <= 0 for lp in g.logprobs)
+    assert [int(logp[len(prompt) - 1 + i].argmax()) for i in range(len(g.token_ids))] == g.token_ids  # greedy
+
+
+def test_agent_with_cache_matches_the_naive_loop_exactly(tiny, corpus):
+    kwargs = dict(corpus=corpus, max_steps=4, max_new_tokens=24)
+    for task in ("What is the population of Varnholt?",):
+        fast = Agent(tiny, **kwargs).run(task)
+        slow = Agent(tiny, reuse_cache=False, **kwargs).run(task)
+        assert [s.token_ids for s in fast.steps] == [s.token_ids for s in slow.steps]
+        assert [s.completion for s in fast.steps] == [s.completion for s in slow.steps]
+        for a, b in zip(fast.steps, slow.steps):
+            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-3)
+        assert all(s.reused_tokens > 0 for s in fast.steps[1:])
+        assert all(s.reused_tokens == 0 for s in slow.steps)
+
+
+def test_segments_cover_the_ids_contiguously(tiny_chat, corpus):
+    agent = Agent(tiny_chat, corpus=corpus, max_steps=2, max_new_tokens=12)
+    trace = agent.run("When was Varnholt founded?")
+    segs = trace.steps[-1].prompt_segments
+    assert segs[0].start == 0
+    for a, b in zip(segs, segs[1:]):
+        assert a.end == b.start
+    assert segs[0].text.startswith("<|im_start|>system\n")
+    assert any(s.text.startswith("<|im_end|>\n<|im_start|>user\n") for s in segs)
+
+
+def test_stop_function_cuts_and_the_cache_is_cropped(tiny):
+    s = DecodeSession(tiny)
+    s.feed("x")
+    g = s.generate(max_new_tokens=20, stop=lambda text: 3 if len(text) >= 6 else None)
+    assert g.stop == "stop_string" and len(g.text) <= 4 and len(s.ids) == 1 + len(g.token_ids)
+    s.feed("y")
+    g2 = s.generate(max_new_tokens=3)
+    assert g2.prompt_tokens == len(s.ids) - len(g2.token_ids)
+
+
+def test_sampling_is_reproducible_with_a_seed(tiny):
+    def sample(seed):
+        s = DecodeSession(tiny)
+        s.feed("Question:")
+        return s.generate(config=GenerationConfig(max_new_tokens=10, temperature=1.0, top_p=0.9, top_k=50, seed=seed)).token_ids
+
+    assert sample(1) == sample(1)
+    assert any(sample(1) != sample(seed) for seed in range(2, 6))
+
+
+def test_context_full(tiny):
+    s = DecodeSession(tiny)
+    s.ids = [1] * tiny.max_length
+    with pytest.raises(ContextFull):
+        s.generate(max_new_tokens=2)
+
+
+def test_naive_session_refuses_sampling(tiny):
+    s = NaiveSession(tiny)
+    s.feed("x")
+    with pytest.raises(ConfigError, match="greedy baseline"):
+        s.generate(config=GenerationConfig(temperature=0.7))
+
+
+@pytest.mark.parametrize("kw", [{"max_new_tokens": 0}, {"temperature": 9}, {"top_p": 0}, {"top_k": -1}])
+def test_generation_config_is_validated(kw):
+    with pytest.raises(ConfigError):
+        GenerationConfig(**kw)
+
+
+def test_trim_to_cut_keeps_a_straddling_token_only_for_whitespace():
+    pieces = ["Action:", "Action: search[X", "Action: search[X]\n", "Action: search[X]\nObs"]
+    assert trim_to_cut(pieces, len("Action: search[X]")) == 3
+    assert trim_to_cut(["ab", "abcd"], 3) == 1
+    assert trim_to_cut(["ab", "abc"], 3) == 2
+
+
+def test_react_stop_in_a_live_session(tiny):
+    s = DecodeSession(tiny)
+    s.feed("x")
+    g = s.generate(max_new_tokens=5, stop=react_stop)
+    assert g.stop in ("max_new_tokens", "stop_string", "eos")
+    assert math.isfinite(sum(g.logprobs))

@@ -1,0 +1,43 @@
+"""The companion notebooks run top to bottom (on the tiny model here; on the real one in the marked set)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def execute(name: str, model: str | None, tmp_path) -> "object":
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    env = {"WORKBENCH_MODEL": model or ""}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb
+
+
+def test_quickstart_runs_on_the_tiny_model(tmp_path):
+    nb = execute("01_quickstart.ipynb", "tiny", tmp_path)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "tiny-random-0" in text and "answer:" in text
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
+
+
+@pytest.mark.real_model
+def test_quickstart_runs_on_the_embedded_model(tmp_path):
+    nb = execute("01_quickstart.ipynb", None, tmp_path)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "SmolLM2-135M-Instruct" in text

@@ -1,0 +1,340 @@
+"""The ReAct agent: a model writes Thought -> Action, a tool writes the Observation, until it finishes.
+
+``Agent.stream(task)`` yields each Step as soon as it is complete; ``Agent.run(task)`` collects
+them into a Trace. Whatever the model writes, the run goes on: an unreadable step or a failing
+tool becomes an error observation; a repeated action forces a final answer; ``max_steps`` ends the
+run with that reason recorded.
+
+    >>> from workbench.testing import ScriptedModel
+    >>> agent = Agent(ScriptedModel(["Thought: add.\\nAction: calculate[2+3]", "Thought: 5.\\nAction: finish[5]"]))
+    >>> [str(s.action) for s in agent.stream("What is 2 + 3?")]
+    ['calculate[2+3]', 'finish[5]']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Iterator
+
+from .corpus import Corpus
+from .errors import ConfigError, InputError, ToolError
+from .generation import ContextFull, DecodeSession, GenerationConfig, NaiveSession
+from .parsing import answer_stop, parse_answer, parse_step, react_stop
+from .prompts import MODES, PromptTemplate, load_prompt, step_labels
+from .tools import FINISH, ToolContext, Toolbox, default_tools
+from .types import Step, ToolCall, Trace
+
+__all__ = ["Agent", "AgentConfig", "validate_task", "MAX_TASK_CHARS"]
+
+MAX_TASK_CHARS = 4000
+
+
+@dataclass
+class AgentConfig:
+    """Settings of one agent; every field is recorded on each Trace it produces."""
+
+    mode: str = "react"  # react | cot | act | direct
+    max_steps: int = 8  # steps before the run ends with stop_reason "max_steps"
+    max_new_tokens: int = 128  # generated tokens per step
+    temperature: float = 0.0  # 0 = greedy
+    top_k: int = 0  # sampling only; 0 = off
+    top_p: float = 1.0  # sampling only; 1 = off
+    seed: int | None = None  # sampling seed
+    n_examples: int | None = None  # few-shot examples to keep (None = all the prompt has)
+    max_observation_chars: int = 600  # longer observations are cut with an ellipsis
+    retrieval: str = "bm25"  # how search ranks documents: bm25 | dense | hybrid
+    chat_template: bool = True  # wrap the prompt in the model's chat template when it has one
+    reuse_cache: bool = True  # False: regenerate from the whole prompt at every step (the naive baseline)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"Unknown mode {self.mode!r}. Available: {', '.join(MODES)}.")
+        if not 1 <= self.max_steps <= 50:
+            raise ConfigError(f"max_steps must be between 1 and 50, got {self.max_steps}.")
+        if not 50 <= self.max_observation_chars <= 20_000:
+            raise ConfigError(f"max_observation_chars must be between 50 and 20000, got {self.max_observation_chars}.")
+        if self.retrieval not in ("bm25", "dense", "hybrid"):
+            raise ConfigError(f"Unknown retrieval {self.retrieval!r}. Available: bm25, dense, hybrid.")
+        self.generation  # validates temperature, top_p, top_k, max_new_tokens
+
+    @property
+    def generation(self) -> GenerationConfig:
+        return GenerationConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_k=self.top_k,
+                                top_p=self.top_p, seed=self.seed)
+
+
+def validate_task(task: Any, max_chars: int = MAX_TASK_CHARS) -> str:
+    """The instruction, cleaned of control characters, or an InputError that says what to fix."""
+    if isinstance(task, bytes):
+        try:
+            task = task.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise InputError(f"The instruction is not valid UTF-8 (byte {err.start}); send it as UTF-8 text.") from err
+    if not isinstance(task, str):
+        raise InputError(f"The instruction must be text, got {type(task).__name__}.")
+    cleaned = "".join(ch for ch in task if ch in "\n\t" or unicodedata.category(ch)[0] != "C" or ch == " ")
+    cleaned = cleaned.encode("utf-8", "replace").decode("utf-8").strip()
+    if not cleaned:
+        raise InputError("The instruction is empty. Type a question, e.g. 'When was Varnholt founded?'.")
+    if len(cleaned) > max_chars:
+        raise InputError(
+            f"The instruction has {len(cleaned):,} characters; the limit is {max_chars:,}. Shorten it, or put long "
+            "material in the knowledge corpus and ask about it."
+        )
+    return cleaned
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class Agent:
+    """Runs tasks with a model, a prompt, tools and a corpus. Safe to share across threads.
+
+    ``model`` is a LoadedModel (from ``load_model``) or anything with ``new_session()`` such as
+    ScriptedModel. ``corpus`` defaults to the demo world's encyclopedia. Keyword arguments
+    override fields of ``config``: ``Agent(lm, mode="cot", max_steps=4)``.
+    """
+
+    def __init__(self, model: Any, corpus: Corpus | None = None, tools: Toolbox | None = None,
+                 prompt: PromptTemplate | str | None = None, config: AgentConfig | None = None, **overrides: Any) -> None:
+        try:
+            self.config = replace(config or AgentConfig(), **overrides)
+        except TypeError as err:
+            fields = ", ".join(AgentConfig.__dataclass_fields__)
+            raise ConfigError(f"{err}. AgentConfig fields: {fields}.") from err
+        self.model = model
+        self._corpus = corpus
+        mode = self.config.mode
+        if isinstance(prompt, PromptTemplate):
+            template = prompt
+        else:
+            template = load_prompt(prompt, mode=mode)
+        if template.mode != mode:
+            raise ConfigError(f"Prompt {template.name!r} is for mode {template.mode!r}, but the agent runs {mode!r}. "
+                              f"Pass mode={template.mode!r} or a {mode} prompt.")
+        self.prompt = template.with_examples(self.config.n_examples)
+        self.tools = tools or default_tools()
+        if mode in ("react", "act") and FINISH not in self.tools:
+            raise ConfigError("The toolbox has no 'finish' tool, so a react run could never end with an answer.")
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def corpus(self) -> Corpus:
+        if self._corpus is None:
+            from .world import load_world
+
+            self._corpus = load_world().corpus
+        return self._corpus
+
+    @property
+    def model_name(self) -> str:
+        return str(getattr(self.model, "name", type(self.model).__name__))
+
+    def _new_session(self):
+        if hasattr(self.model, "new_session"):
+            return self.model.new_session()
+        return (DecodeSession if self.config.reuse_cache else NaiveSession)(self.model)
+
+    def _open(self, session, task: str) -> None:
+        """Feed the rendered prompt, wrapped in the model's chat template when it has one."""
+        style = "numbered" if self.prompt.style == "numbered" else "plain"
+        system, user = self.prompt.render(task, self.tools.describe(style))
+        tokenizer = getattr(self.model, "tokenizer", None)
+        parts = _chat_parts(tokenizer) if self.config.chat_template and tokenizer is not None else None
+        if parts is None:
+            parts = ("", "\n\n", "\n")
+        before, between, after = parts
+        for text, segs in ((before, system), (between, user)):
+            if text:
+                session.feed(text, "scaffold", "chat")
+            for seg in segs:
+                session.feed(seg.text, seg.kind, seg.label)
+        session.feed(after, "scaffold", "chat")
+
+    def new_trace(self, task: str, **meta: Any) -> Trace:
+        return Trace(task=task, mode=self.config.mode, model=self.model_name, prompt_name=self.prompt.name,
+                     prompt_hash=self.prompt.hash, config=asdict(self.config), meta=dict(meta))
+
+    # ------------------------------------------------------------------ running
+    def run(self, task: str, cancel: threading.Event | None = None, **meta: Any) -> Trace:
+        """Run a task to the end and return its Trace (the steps of :meth:`stream`, collected)."""
+        t0 = time.perf_counter()
+        trace = self.new_trace(validate_task(task), **meta)
+        trace.steps = list(self.stream(task, cancel=cancel))
+        return self.finalize(trace, time.perf_counter() - t0)
+
+    @staticmethod
+    def finalize(trace: Trace, wall_time: float) -> Trace:
+        """Fill answer, stop reason and hashes from the steps of a finished stream."""
+        trace.wall_time = wall_time
+        last = trace.steps[-1] if trace.steps else None
+        trace.answer = last.answer if last else None
+        trace.stop_reason = (last.run_end if last else "") or "error"
+        if trace.steps:
+            trace.rendered_hash = hashlib.sha256(trace.steps[0].prompt.encode()).hexdigest()[:16]
+        return trace
+
+    def stream(self, task: str, cancel: threading.Event | None = None) -> Iterator[Step]:
+        """Yield each Step as soon as it is complete; the last one has ``run_end`` set."""
+        task = validate_task(task)
+        try:
+            session = self._new_session()
+            self._open(session, task)
+            if self.config.mode in ("react", "act"):
+                yield from self._react(session, cancel)
+            else:
+                yield from self._answer(session, cancel)
+        except ContextFull as err:
+            yield Step(index=0, kind="halt", error=f"The prompt reached the model's context length: {err}",
+                       run_end="context_full")
+        except Exception as err:  # a failure of the model or a tool's machinery must not end the caller
+            yield Step(index=0, kind="halt", error=_explain(err), run_end="error")
+
+    def _generate(self, session, primer: str, stop, cancel) -> tuple[Step, str]:
+        """Feed the primer, generate, and return a Step with the generation's figures and the text."""
+        session.feed(primer, "scaffold", "primer")
+        prompt_segments = [replace(s) for s in session.segments]
+        wrapped = lambda text: _shift(stop(primer + text), len(primer))  # noqa: E731
+        t0 = time.perf_counter()
+        gen = session.generate(stop=wrapped, config=self.config.generation, cancel=cancel)
+        step = Step(index=0, prompt_segments=prompt_segments, primer=primer, completion=gen.text,
+                    token_ids=gen.token_ids, tokens=gen.tokens, logprobs=gen.logprobs, prompt_tokens=gen.prompt_tokens,
+                    reused_tokens=gen.reused_tokens, prefill_tokens=gen.prefill_tokens,
+                    generated_tokens=len(gen.token_ids), stop=gen.stop, t_prefill=gen.t_prefill, t_decode=gen.t_decode,
+                    t_total=time.perf_counter() - t0)
+        return step, primer + gen.text
+
+    def _react(self, session, cancel) -> Iterator[Step]:
+        cfg, style = self.config, self.prompt.style
+        ctx = ToolContext(corpus=self._corpus_or_none(), retrieval=cfg.retrieval)
+        previous: tuple[str, str] | None = None
+        for i in range(1, cfg.max_steps + 1):
+            thought_h, action_h, obs_h = step_labels(style, i)
+            primer = thought_h if cfg.mode == "react" else action_h
+            step, text = self._generate(session, primer, react_stop, cancel)
+            step.index, step.kind = i, cfg.mode
+            if step.stop == "cancelled":
+                step.run_end = "cancelled"
+                yield step
+                return
+            parsed = parse_step(text, self.tools)
+            step.thought = parsed.thought if cfg.mode == "react" else None
+            step.action = parsed.action
+            split = max(0, parsed.thought_end - len(primer))
+            session.label_generated([("thought", f"thought {i}", split), ("action", f"action {i}", len(step.completion))]
+                                    if split > 0 else [("action", f"action {i}", len(step.completion))])
+            t_tool = time.perf_counter()
+            call = (parsed.action.name, parsed.action.argument.lower()) if parsed.action else None
+            if parsed.error:
+                step.error = step.observation = parsed.error
+            elif parsed.action.name == FINISH:
+                if parsed.action.argument:
+                    step.answer, step.run_end = parsed.action.argument, "finished"
+                else:
+                    step.error = step.observation = "finish needs the answer inside the brackets: finish[answer]."
+            elif call == previous and parsed.action.name != "lookup":
+                step.error = step.observation = "You repeated the previous action. Give your final answer now."
+            else:
+                step.observation = self._call_tool(parsed.action.name, parsed.action.argument, ctx, step)
+            step.t_tool = time.perf_counter() - t_tool if step.answer is None else 0.0
+            step.t_total += step.t_tool
+            if step.run_end:
+                yield step
+                return
+            observation = _one_line(step.observation or "", cfg.max_observation_chars)
+            step.observation = observation
+            sep = "" if step.completion.endswith("\n") else "\n"
+            session.feed(f"{sep}{obs_h} ", "scaffold", "observation header")
+            session.feed(observation, "observation", f"observation {i}")
+            session.feed("\n", "scaffold", "newline")
+            if call == previous and step.error and step.error.startswith("You repeated"):
+                yield step
+                yield self._forced_finish(session, i + 1, cancel)
+                return
+            previous = call
+            if i == cfg.max_steps:
+                step.run_end = "max_steps"
+            yield step
+
+    def _forced_finish(self, session, index: int, cancel) -> Step:
+        """After a repeated action: prime ``finish[`` and take what the model writes as the answer."""
+        _, action_h, _ = step_labels(self.prompt.style, index)
+        finish = "Finish[" if self.prompt.style == "numbered" else "finish["
+        stop = lambda text: next((i + (ch == "]") for i, ch in enumerate(text) if ch in "]\n"), None)  # noqa: E731
+        step, text = self._generate(session, f"{action_h} {finish}", stop, cancel)
+        session.label_generated([("answer", f"answer {index}", len(step.completion))])
+        step.index, step.kind, step.run_end = index, "forced_finish", "repeated_action"
+        answer = step.completion.split("]")[0].strip()
+        step.action = ToolCall(FINISH, answer, f"{finish}{step.completion}")
+        step.answer = answer or None
+        return step
+
+    def _call_tool(self, name: str, argument: str, ctx: ToolContext, step: Step) -> str:
+        try:
+            return self.tools.run(name, argument, ctx)
+        except ToolError as err:
+            step.error = str(err)
+            return f"Error: {err}"
+
+    def _corpus_or_none(self) -> Corpus | None:
+        try:
+            return self.corpus
+        except Exception:  # no demo world available: search reports that there is no corpus
+            return None
+
+    def _answer(self, session, cancel) -> Iterator[Step]:
+        """cot / direct: one step that reasons (cot) and answers."""
+        primer = "Thought:" if self.config.mode == "cot" else self.prompt.answer_prefix
+        step, text = self._generate(session, primer, answer_stop, cancel)
+        step.index, step.kind = 1, "answer"
+        thought, answer = parse_answer(text, self.prompt.answer_prefix)
+        if answer is None and self.config.mode == "direct":
+            answer = step.completion.strip().split("\n")[0].strip() or None
+        step.thought, step.answer = thought, answer
+        where = step.completion.rfind(answer) if answer else -1
+        session.label_generated([("thought", "thought 1", where), ("answer", "answer", len(step.completion))]
+                                if where > 0 else [("answer", "answer", len(step.completion))])
+        if step.stop == "cancelled":
+            step.run_end = "cancelled"
+        elif answer is None:
+            step.error = f"No answer found: the model did not write '{self.prompt.answer_prefix} ...'."
+            step.run_end = "no_answer"
+        else:
+            step.run_end = "finished"
+        yield step
+
+
+def _shift(cut: int | None, offset: int) -> int | None:
+    return None if cut is None else max(0, cut - offset)
+
+
+def _chat_parts(tokenizer) -> tuple[str, str, str] | None:
+    """The chat template's text before the system message, between system and user, and after user."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    sys_mark, user_mark = "\x00SYSTEM\x00", "\x00USER\x00"
+    for messages in ([{"role": "system", "content": sys_mark}, {"role": "user", "content": user_mark}],
+                     [{"role": "user", "content": f"{sys_mark}\n\n{user_mark}"}]):
+        try:
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except Exception:  # templates that refuse a system role: fold it into the user message
+            continue
+        if isinstance(text, str) and sys_mark in text and user_mark in text:
+            before, rest = text.split(sys_mark, 1)
+            between, after = rest.split(user_mark, 1)
+            return before, between, after
+    return None
+
+
+def _explain(err: Exception) -> str:
+    name = type(err).__name__
+    if "out of memory" in str(err).lower() or name == "OutOfMemoryError":
+        return ("Out of memory on the device while generating. Try a smaller model, fewer few-shot examples, "
+                f"fewer steps or the CPU ({name}: {str(err)[:200]}).")
+    return f"The run stopped on an internal error: {name}: {str(err)[:500]}"

@@ -1,0 +1,65 @@
+"""The Gradio app: one module per tab, wiring only; the work is done by the workbench API.
+
+``import workbench.app`` does not import gradio; ``build_app`` and ``launch`` do.
+
+    >>> demo = build_app(model="tiny")        # doctest: +SKIP
+    >>> launch(model="tiny", port=7861)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..corpus import Corpus
+from ..store import Store
+from .context import AppContext, ModelRegistry
+
+__all__ = ["build_app", "launch", "DEFAULT_HOST", "DEFAULT_PORT"]
+
+DEFAULT_HOST = "127.0.0.1"  # never all interfaces unless the user says so
+DEFAULT_PORT = 7860
+
+
+def _examples() -> list[str]:
+    try:
+        from ..world import example_questions
+
+        return example_questions(8)
+    except Exception:  # the app still works without the demo world's examples
+        return []
+
+
+def build_app(model: str | None = None, store: Store | str | Path | None = None, models: list[str] | None = None,
+              corpus: Corpus | None = None, preload: bool = False) -> Any:
+    """The Blocks app. ``model`` is the default model spec (None: the embedded SmolLM2)."""
+    import gradio as gr
+
+    from .history_tab import build_history_tab
+    from .run_tab import build_run_tab
+
+    ctx = AppContext(store=store if isinstance(store, Store) else Store(store), models=ModelRegistry(model, models),
+                     corpus=corpus, examples=_examples())
+    if preload:
+        ctx.models.get(ctx.models.default)
+    with gr.Blocks(title="ReAct Workbench") as demo:
+        gr.Markdown("# ReAct Workbench\nWatch a language model reason and act: Thought → Action → Observation.")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Run", id="run"):
+                run = build_run_tab(ctx)
+            with gr.Tab("History", id="history"):
+                build_history_tab(ctx, run["outputs"], tabs)
+    demo.workbench_context = ctx  # for tests and embedding
+    return demo
+
+
+def launch(model: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, store: str | Path | None = None,
+           models: list[str] | None = None, preload: bool = True, block: bool = True, **kwargs: Any) -> Any:
+    """Build and serve the app on ``host:port`` (127.0.0.1 unless told otherwise)."""
+    from .render import CSS
+
+    demo = build_app(model=model, store=store, models=models, preload=preload)
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(server_name=host, server_port=port, css=CSS, prevent_thread_lock=not block, show_error=True,
+                max_file_size="10mb", footer_links=["api"], **kwargs)
+    return demo

@@ -1,0 +1,86 @@
+"""What every tab of the app shares: the store, the loaded models, the corpus and per-session cancel flags.
+
+No gradio here. The app never keeps per-user state in this object except the cancel flags, keyed
+by the browser session, so no session sees another's run.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from ..corpus import Corpus
+from ..errors import WorkbenchError
+from ..models import DEFAULT_MODEL, LoadedModel, load_model
+from ..store import Store
+
+__all__ = ["AppContext", "ModelRegistry", "EMBEDDED_LABEL", "describe_error"]
+
+EMBEDDED_LABEL = f"{DEFAULT_MODEL} (embedded)"
+
+
+class ModelRegistry:
+    """Models by spec, loaded on first use and kept (loading is the slow part of a first run)."""
+
+    def __init__(self, default: str | None = None, extra: list[str] | None = None) -> None:
+        self.default = default or EMBEDDED_LABEL
+        self.extra = [m for m in (extra or []) if m and m != self.default]
+        self._lock = threading.Lock()
+        self._models: dict[str, LoadedModel] = {}
+
+    def choices(self) -> list[str]:
+        return list(dict.fromkeys([self.default, EMBEDDED_LABEL, *self.extra]))
+
+    @staticmethod
+    def spec(label: str | None) -> str | None:
+        """The load_model spec of a dropdown label (the embedded model's label maps to None)."""
+        if not label or label == EMBEDDED_LABEL:
+            return None
+        return label.strip()
+
+    def get(self, label: str | None) -> LoadedModel:
+        key = label or self.default
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = load_model(self.spec(key))
+            return self._models[key]
+
+
+@dataclass
+class AppContext:
+    """The shared, thread-safe parts of a running app."""
+
+    store: Store
+    models: ModelRegistry
+    corpus: Corpus | None = None  # None: the demo world's encyclopedia
+    examples: list[str] = field(default_factory=list)
+    _cancel: dict[str, threading.Event] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cancel_event(self, session: str) -> threading.Event:
+        """A fresh cancel flag for a session's new run (replacing its last one)."""
+        with self._lock:
+            event = threading.Event()
+            self._cancel[session] = event
+            return event
+
+    def cancel(self, session: str) -> bool:
+        with self._lock:
+            event = self._cancel.get(session)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    def get_corpus(self) -> Corpus:
+        if self.corpus is None:
+            from ..world import load_world
+
+            self.corpus = load_world().corpus
+        return self.corpus
+
+
+def describe_error(err: Exception) -> str:
+    """A message for the user: the workbench's own errors already say what to do."""
+    if isinstance(err, WorkbenchError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"

@@ -1,0 +1,129 @@
+"""The Run tab: type an instruction, watch the steps stream in, inspect any step's exact prompt."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+import gradio as gr  # this module is imported only by build_app, never by `import workbench`
+
+from ..agent import Agent, validate_task
+from ..prompts import MODES
+from ..types import Trace
+from ..viz import step_timeline, token_confidence
+from .context import AppContext, describe_error
+from .render import prompt_html, status_markdown, timeline_html, tokens_html
+
+__all__ = ["build_run_tab", "run_task", "inspect_step", "trace_outputs"]
+
+
+def trace_outputs(trace: Trace | None, running: bool = False) -> tuple[Any, ...]:
+    """(timeline html, status, step table, timeline figure, step choices, run id, trace dict) for a trace."""
+    if trace is None:
+        return (timeline_html(None), "", None, None, gr.update(choices=[], value=None), "", None)
+    choices = [str(s.index) for s in trace.steps if s.kind != "halt"]
+    return (
+        timeline_html(trace, running=running),
+        status_markdown(trace) if not running else f"Running… {len(trace.steps)} step(s) so far",
+        trace.to_dataframe(),
+        step_timeline(trace) if trace.steps else None,
+        gr.update(choices=choices, value=choices[-1] if choices else None),
+        trace.id,
+        trace.to_dict(),
+    )
+
+
+def run_task(ctx: AppContext, instruction: str, mode: str, model_label: str, max_steps: float, temperature: float,
+             session: str = "") -> Iterator[tuple[Any, ...]]:
+    """Stream a run: one output tuple per step, the trace saved to the store at the end."""
+    try:
+        task = validate_task(instruction)
+        lm = ctx.models.get(model_label)
+        agent = Agent(lm, corpus=ctx.get_corpus(), mode=mode, max_steps=int(max_steps), temperature=float(temperature))
+    except Exception as err:  # bad input or a model that will not load: tell the user, keep serving
+        raise gr.Error(describe_error(err)) from err
+    trace = agent.new_trace(task)
+    cancel = ctx.cancel_event(session)
+    t0 = time.perf_counter()
+    yield trace_outputs(trace, running=True)
+    for step in agent.stream(task, cancel=cancel):
+        trace.steps.append(step)
+        trace.wall_time = time.perf_counter() - t0
+        yield trace_outputs(trace, running=step.run_end == "")
+    Agent.finalize(trace, time.perf_counter() - t0)
+    try:
+        ctx.store.save_trace(trace)
+    except Exception as err:  # the run is still shown; only its saving failed
+        gr.Warning(f"The run could not be saved: {describe_error(err)}")
+    yield trace_outputs(trace)
+
+
+def inspect_step(trace_dict: dict | None, step_choice: str | None) -> tuple[Any, ...]:
+    """(prompt html, raw output, tokens html, confidence figure) of the chosen step."""
+    if not trace_dict or not step_choice:
+        return ("<i>Run something, then pick a step.</i>", "", "", None)
+    trace = Trace.from_dict(trace_dict)
+    step = next((s for s in trace.steps if str(s.index) == str(step_choice) and s.kind != "halt"), None)
+    if step is None:
+        return (f"<i>No step {step_choice} in this run.</i>", "", "", None)
+    raw = f"[primer] {step.primer}\n[generated] {step.completion}\n[stop] {step.stop}"
+    return (prompt_html(step), raw, tokens_html(step), token_confidence(step) if step.tokens else None)
+
+
+def build_run_tab(ctx: AppContext) -> dict[str, Any]:
+    """Lay out the tab and wire its events; returns the components other tabs need."""
+    with gr.Row():
+        with gr.Column(scale=3):
+            instruction = gr.Textbox(label="Instruction", lines=2, elem_id="wb-instruction",
+                                     placeholder="Ask about the demo world, e.g. When was Varnholt founded?")
+            if ctx.examples:
+                gr.Examples(examples=[[q] for q in ctx.examples], inputs=[instruction],
+                            label="Example questions from the demo world")
+        with gr.Column(scale=2):
+            mode = gr.Radio(list(MODES), value="react", label="Mode", elem_id="wb-mode",
+                            info="react: think and act · cot: think, then answer · act: act only · direct: answer only")
+            model = gr.Dropdown(ctx.models.choices(), value=ctx.models.default, allow_custom_value=True,
+                                label="Model", info="Pick one, or type a Hugging Face id or a local folder",
+                                elem_id="wb-model")
+            with gr.Accordion("Settings", open=False):
+                max_steps = gr.Slider(1, 15, value=8, step=1, label="Max steps")
+                temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature (0 = greedy)")
+    with gr.Row():
+        run_btn = gr.Button("Run", variant="primary", elem_id="wb-run")
+        stop_btn = gr.Button("Stop", variant="stop", elem_id="wb-stop")
+    status = gr.Markdown(elem_id="wb-status")
+    with gr.Row():
+        with gr.Column(scale=3):
+            timeline = gr.HTML(timeline_html(None), elem_id="wb-timeline")
+        with gr.Column(scale=2):
+            plot = gr.Plot(label="Where the time went")
+    table = gr.Dataframe(label="Steps", interactive=False, wrap=True, elem_id="wb-steps")
+    with gr.Accordion("Inspect a step: its exact prompt and raw output", open=False):
+        step_pick = gr.Dropdown(choices=[], label="Step", elem_id="wb-step-pick")
+        prompt_view = gr.HTML()
+        raw = gr.Textbox(label="Raw output", lines=4, interactive=False)
+        tokens_view = gr.HTML()
+        confidence = gr.Plot(label="Token probabilities")
+    run_id = gr.Textbox(label="Run id", interactive=False, elem_id="wb-run-id")
+    trace_state = gr.State(None)
+
+    outputs = [timeline, status, table, plot, step_pick, run_id, trace_state]
+
+    def _run(instruction, mode, model, max_steps, temperature, request: gr.Request):
+        yield from run_task(ctx, instruction, mode, model, max_steps, temperature, session=_session(request))
+
+    def _stop(request: gr.Request):
+        ctx.cancel(_session(request))
+
+    run_btn.click(_run, [instruction, mode, model, max_steps, temperature], outputs, api_name="run",
+                          concurrency_limit=4)
+    instruction.submit(_run, [instruction, mode, model, max_steps, temperature], outputs, api_name=False,
+                       concurrency_limit=4)
+    stop_btn.click(_stop, None, None, api_name="stop", queue=False)
+    step_pick.change(inspect_step, [trace_state, step_pick], [prompt_view, raw, tokens_view, confidence],
+                     api_name="inspect_step")
+    return {"outputs": outputs, "trace_state": trace_state, "step_pick": step_pick}
+
+
+def _session(request: Any) -> str:
+    return str(getattr(request, "session_hash", "") or "")

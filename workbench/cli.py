@@ -1,0 +1,156 @@
+"""The ``workbench`` command: serve the app, run a task, build the demo world, browse stored runs.
+
+    workbench serve [--host 127.0.0.1] [--port 7860] [--model SPEC]
+    workbench run "When was Varnholt founded?" [--mode react|cot|act|direct] [--model SPEC] [--json]
+    workbench world [--seed 0] [--out demo_data]
+    workbench runs [--limit 20] [--search TEXT]
+    workbench show RUN_ID [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Sequence
+
+from .errors import WorkbenchError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description="ReAct Workbench: watch language models reason and act.")
+    parser.add_argument("--store", help="path of the run store (SQLite); default: the user data folder")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="start the web app")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--model", default=None, help="default model: a Hugging Face id, a local folder, or 'tiny'")
+    serve.add_argument("--also", action="append", default=[], metavar="MODEL", help="another model to offer (repeatable)")
+    serve.add_argument("--no-preload", action="store_true", help="load the model on the first run instead of at start")
+
+    run = sub.add_parser("run", help="run one instruction and print its steps as they happen")
+    run.add_argument("instruction")
+    run.add_argument("--mode", default="react", choices=["react", "cot", "act", "direct"])
+    run.add_argument("--model", default=None, help="a Hugging Face id, a local folder, or 'tiny'")
+    run.add_argument("--prompt", default=None, help="a prompt preset name or a .yaml file")
+    run.add_argument("--corpus", default=None, help="a JSONL corpus (default: the demo world)")
+    run.add_argument("--max-steps", type=int, default=8)
+    run.add_argument("--max-new-tokens", type=int, default=128)
+    run.add_argument("--temperature", type=float, default=0.0)
+    run.add_argument("--seed", type=int, default=None)
+    run.add_argument("--json", action="store_true", help="print the whole trace as JSON at the end (steps go to stderr)")
+    run.add_argument("--no-save", action="store_true", help="do not save the run in the store")
+
+    world = sub.add_parser("world", help="generate the demo world (encyclopedia and task suites)")
+    world.add_argument("--seed", type=int, default=0)
+    world.add_argument("--out", default="demo_data")
+
+    runs = sub.add_parser("runs", help="list stored runs, newest first")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--search", default="")
+
+    show = sub.add_parser("show", help="print a stored run")
+    show.add_argument("run_id")
+    show.add_argument("--json", action="store_true")
+    return parser
+
+
+def _print_step(step, out) -> None:
+    if step.kind == "halt":
+        print(f"[halt] {step.error}", file=out)
+        return
+    head = f"--- step {step.index} ({step.generated_tokens} tokens, {step.t_total:.2f}s)"
+    print(head, file=out)
+    if step.thought:
+        print(f"Thought: {step.thought}", file=out)
+    if step.action:
+        print(f"Action: {step.action}", file=out)
+    if step.error:
+        print(f"Error: {step.error}", file=out)
+    elif step.observation is not None:
+        print(f"Observation: {step.observation}", file=out)
+    if step.answer is not None:
+        print(f"Answer: {step.answer}", file=out)
+    out.flush()
+
+
+def _cmd_run(args, store_path) -> int:
+    from .agent import Agent
+    from .corpus import Corpus
+    from .models import load_model
+    from .store import Store
+
+    out = sys.stderr if args.json else sys.stdout
+    print(f"Loading model {args.model or 'SmolLM2-135M-Instruct (embedded)'} …", file=sys.stderr, flush=True)
+    lm = load_model(args.model)
+    corpus = Corpus.from_jsonl(args.corpus) if args.corpus else None
+    agent = Agent(lm, corpus=corpus, prompt=args.prompt, mode=args.mode, max_steps=args.max_steps,
+                  max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+    trace = agent.new_trace(args.instruction)
+    t0 = time.perf_counter()
+    for step in agent.stream(args.instruction):
+        trace.steps.append(step)
+        _print_step(step, out)
+    Agent.finalize(trace, time.perf_counter() - t0)
+    print(f"=== answer: {trace.answer!r} (ended: {trace.stop_reason}, {len(trace.steps)} steps, "
+          f"{trace.generated_tokens} tokens, {trace.wall_time:.1f}s)", file=out, flush=True)
+    if not args.no_save:
+        try:
+            Store(store_path).save_trace(trace)
+            print(f"saved as run {trace.id}", file=sys.stderr)
+        except WorkbenchError as err:
+            print(f"warning: the run was not saved: {err}", file=sys.stderr)
+    if args.json:
+        print(trace.to_json(indent=1))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            from .app import launch
+
+            print(f"Starting ReAct Workbench on http://{args.host}:{args.port} …", flush=True)
+            launch(model=args.model, host=args.host, port=args.port, store=args.store, models=args.also,
+                   preload=not args.no_preload)
+            return 0
+        if args.command == "run":
+            return _cmd_run(args, args.store)
+        if args.command == "world":
+            from .world import write_world
+
+            path = write_world(args.seed, args.out)
+            print(f"wrote the demo world (seed {args.seed}) to {path}")
+            return 0
+        from .store import Store
+
+        store = Store(args.store)
+        if args.command == "runs":
+            df = store.runs_dataframe(limit=args.limit, search=args.search)
+            print(df.to_string(index=False) if len(df) else "no runs stored yet")
+            return 0
+        if args.command == "show":
+            trace = store.get_trace(args.run_id)
+            if args.json:
+                print(trace.to_json(indent=1))
+            else:
+                print(f"Task: {trace.task}\nMode: {trace.mode} · model {trace.model} · ended {trace.stop_reason}")
+                for step in trace.steps:
+                    _print_step(step, sys.stdout)
+                print(f"=== answer: {trace.answer!r}")
+            return 0
+    except WorkbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

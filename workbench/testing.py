@@ -1,0 +1,93 @@
+"""Test doubles that ship with the package: a scripted model and a tiny random model.
+
+ScriptedModel replays given completions, step by step, through the same Session interface the
+real model uses, so the agent, the store and the app can be tested exactly and instantly:
+
+    >>> from workbench.agent import Agent
+    >>> model = ScriptedModel(["Thought: add them.\\nAction: calculate[2 + 3]", "Thought: done.\\nAction: finish[5]"])
+    >>> Agent(model).run("What is 2 + 3?").answer
+    '5'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from .generation import Generation, GenerationConfig, StopFn, trim_to_cut
+from .models import tiny_model
+from .types import Segment
+
+__all__ = ["ScriptedModel", "ScriptedSession", "tiny_model"]
+
+_PIECE = re.compile(r"\s*\S+|\s+")
+
+
+class ScriptedSession:
+    """A Session whose generate returns the next scripted completion (cut at the stop condition)."""
+
+    def __init__(self, model: "ScriptedModel") -> None:
+        self.model = model
+        self.segments: list[Segment] = []
+        self.n_tokens = 0
+        self._gen_start = 0
+        self._last: list[str] = []
+
+    def feed(self, text: str, kind: str = "scaffold", label: str = "") -> Segment:
+        pieces = _PIECE.findall(text)
+        seg = Segment(kind, label or kind, text, self.n_tokens, self.n_tokens + len(pieces))
+        self.n_tokens += len(pieces)
+        self.segments.append(seg)
+        return seg
+
+    def generate(self, max_new_tokens: int = 128, stop: StopFn | None = None,
+                 config: GenerationConfig | None = None, cancel=None) -> Generation:
+        config = config or GenerationConfig(max_new_tokens=max_new_tokens)
+        if cancel is not None and cancel.is_set():
+            return Generation(text="", stop="cancelled", prompt_tokens=self.n_tokens)
+        text = self.model.next_completion()
+        tokens = _PIECE.findall(text)[: config.max_new_tokens]
+        pieces = ["".join(tokens[: i + 1]) for i in range(len(tokens))]
+        reason = "script"
+        for i, piece in enumerate(pieces):  # stop as the real session would, token by token
+            if stop is not None and stop(piece) is not None:
+                tokens = tokens[: trim_to_cut(pieces[: i + 1], stop(piece))]  # type: ignore[arg-type]
+                reason = "stop_string"
+                break
+        prompt_tokens = self.n_tokens
+        self._gen_start, self._last = self.n_tokens, tokens
+        self.n_tokens += len(tokens)
+        ids = [abs(hash(t)) % 50_000 for t in tokens]
+        return Generation(text="".join(tokens), token_ids=ids, tokens=tokens, logprobs=[0.0] * len(tokens),
+                          stop=reason, prompt_tokens=prompt_tokens, reused_tokens=prompt_tokens)
+
+    def label_generated(self, parts: list[tuple[str, str, int]]) -> None:
+        text = "".join(self._last)
+        start_char, start_tok = 0, self._gen_start
+        for n, (kind, label, end_char) in enumerate(parts):
+            end_char = len(text) if n == len(parts) - 1 else end_char
+            n_tok = len(_PIECE.findall(text[:end_char]))
+            if end_char > start_char:
+                self.segments.append(Segment(kind, label, text[start_char:end_char], start_tok, self._gen_start + n_tok))
+            start_char, start_tok = end_char, self._gen_start + n_tok
+
+
+class ScriptedModel:
+    """A stand-in model that replays ``completions`` in order, one per generate call.
+
+    When the script runs out it repeats ``fallback`` (by default an action that finishes).
+    """
+
+    def __init__(self, completions: Iterable[str], name: str = "scripted", fallback: str = "Action: finish[]") -> None:
+        self.completions = list(completions)
+        self.name = name
+        self.fallback = fallback
+        self.calls = 0
+
+    def next_completion(self) -> str:
+        text = self.completions[self.calls] if self.calls < len(self.completions) else self.fallback
+        self.calls += 1
+        return text
+
+    def new_session(self) -> ScriptedSession:
+        return ScriptedSession(self)

@@ -1,0 +1,88 @@
+"""Plotly figures of traces. Pure functions: they return a Figure and never call ``.show()``.
+
+The notebook displays what they return; the app hands it to ``gr.Plot``.
+
+    >>> fig = step_timeline(trace)       # doctest: +SKIP
+    >>> fig.data[0].name                 # doctest: +SKIP
+    'prefill'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .types import Step, Trace
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+__all__ = ["step_timeline", "token_confidence", "KIND_COLORS", "PHASE_COLORS"]
+
+# One colour per segment kind, shared by every view so a reader learns them once.
+KIND_COLORS = {
+    "scaffold": "#9e9e9e",
+    "instruction": "#6a3d9a",
+    "tools": "#b15928",
+    "example": "#1f78b4",
+    "task": "#e31a1c",
+    "thought": "#33a02c",
+    "action": "#ff7f00",
+    "observation": "#a6cee3",
+    "answer": "#fb9a99",
+}
+PHASE_COLORS = {"prefill": "#1f78b4", "decode": "#33a02c", "tool": "#ff7f00"}
+
+
+def _step_name(step: Step) -> str:
+    if step.kind == "halt":
+        return "halt"
+    what = str(step.action) if step.action else ("answer" if step.answer is not None else "no action")
+    return f"{step.index}: {what[:40]}"
+
+
+def step_timeline(trace: Trace) -> "go.Figure":
+    """Where the time of a run went: one bar per step, split into prefill, decode and tool time.
+
+    Hover shows tokens reused from the cache, tokens prefilled and tokens generated.
+    """
+    import plotly.graph_objects as go
+
+    steps = trace.steps
+    names = [_step_name(s) for s in steps]
+    durations = {"prefill": [s.t_prefill for s in steps], "decode": [s.t_decode for s in steps],
+                 "tool": [s.t_tool for s in steps]}
+    starts, t = [], 0.0
+    for s in steps:
+        starts.append(t)
+        t += s.t_prefill + s.t_decode + s.t_tool
+    fig = go.Figure()
+    offset = list(starts)
+    for phase, widths in durations.items():
+        fig.add_trace(go.Bar(
+            name=phase, y=names, x=widths, base=list(offset), orientation="h", marker_color=PHASE_COLORS[phase],
+            customdata=[[s.reused_tokens, s.prefill_tokens, s.generated_tokens] for s in steps],
+            hovertemplate=(f"{phase}: %{{x:.3f}} s<br>reused %{{customdata[0]}} tok, prefilled %{{customdata[1]}} tok, "
+                           "generated %{customdata[2]} tok<extra></extra>"),
+        ))
+        offset = [o + w for o, w in zip(offset, widths)]
+    fig.update_layout(
+        barmode="overlay", title=f"Step timeline ({len(steps)} steps, {t:.2f} s)", xaxis_title="seconds since start",
+        yaxis=dict(autorange="reversed"), height=max(220, 60 + 40 * len(steps)), margin=dict(l=10, r=10, t=40, b=30),
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return fig
+
+
+def token_confidence(step: Step) -> "go.Figure":
+    """The probability the model gave each token it generated in one step."""
+    import math
+
+    import plotly.graph_objects as go
+
+    probs = [math.exp(lp) for lp in step.logprobs]
+    labels = [f"{i}:{t!r}" for i, t in enumerate(step.tokens)]
+    fig = go.Figure(go.Bar(x=labels, y=probs, marker_color=[KIND_COLORS["thought"] if p > 0.5 else "#e31a1c" for p in probs],
+                           hovertemplate="%{x}<br>p = %{y:.3f}<extra></extra>"))
+    fig.update_layout(title=f"Step {step.index}: probability of each generated token", yaxis=dict(range=[0, 1], title="p"),
+                      xaxis=dict(showticklabels=len(probs) <= 40), height=300, margin=dict(l=10, r=10, t=40, b=30))
+    return fig
