@@ -44,8 +44,19 @@ def test_hallucinated_observation_is_cut_and_the_real_one_used(corpus):
     assert trace.steps[0].observation.startswith("Varnholt is a city")
 
 
+def test_a_thought_without_an_action_gets_asked_for_its_action(corpus):
+    trace = run(corpus, [" I should look it up.\nThe answer is 5.", " search[Varnholt]", " y\nAction: finish[1312]"])
+    first = trace.steps[0]
+    assert first.completion == " I should look it up." and first.action_primer == "\nAction:"
+    assert first.thought == "I should look it up." and str(first.action) == "search[Varnholt]" and not first.error
+    assert first.output == "Thought: I should look it up.\nAction: search[Varnholt]"
+    labels = [s.label for s in trace.steps[1].prompt_segments]
+    assert labels[labels.index("thought 1"):labels.index("thought 1") + 3] == ["thought 1", "action primer", "action 1"]
+    assert trace.answer == "1312"
+
+
 def test_missing_and_unknown_actions_become_error_observations_and_the_run_goes_on(corpus):
-    trace = run(corpus, [" I am just thinking.", " x\nAction: google[Varnholt]", " y\nAction: finish[1312]"])
+    trace = run(corpus, [" I am just thinking.", "", " x\nAction: google[Varnholt]", " y\nAction: finish[1312]"])
     assert trace.stop_reason == "finished" and trace.answer == "1312"
     first, second = trace.steps[0], trace.steps[1]
     assert first.error.startswith("No action found") and first.observation == first.error

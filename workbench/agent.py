@@ -196,9 +196,9 @@ class Agent:
         except Exception as err:  # a failure of the model or a tool's machinery must not end the caller
             yield Step(index=0, kind="halt", error=_explain(err), run_end="error")
 
-    def _generate(self, session, primer: str, stop, cancel) -> tuple[Step, str]:
+    def _generate(self, session, primer: str, stop, cancel, label: str = "primer") -> tuple[Step, str]:
         """Feed the primer, generate, and return a Step with the generation's figures and the text."""
-        session.feed(primer, "scaffold", "primer")
+        session.feed(primer, "scaffold", label)
         prompt_segments = [replace(s) for s in session.segments]
         wrapped = lambda text: _shift(stop(primer + text), len(primer))  # noqa: E731
         t0 = time.perf_counter()
@@ -224,11 +224,19 @@ class Agent:
                 yield step
                 return
             parsed = parse_step(text, self.tools)
+            if parsed.action is None and cfg.mode == "react" and step.stop != "cancelled":
+                # The model wrote a thought but no action: keep the thought and ask for the action,
+                # as the ReAct paper's own code does ("Thought i: ...\nAction i:").
+                session.label_generated([("thought", f"thought {i}", len(step.completion))])
+                text = self._ask_for_action(session, step, text, action_h, cancel)
+                parsed = parse_step(text, self.tools)
+                session.label_generated([("action", f"action {i}", len(step.action_completion))])
+            else:
+                split = max(0, parsed.thought_end - len(primer))
+                session.label_generated([("thought", f"thought {i}", split), ("action", f"action {i}", len(step.completion))]
+                                        if split > 0 else [("action", f"action {i}", len(step.completion))])
             step.thought = parsed.thought if cfg.mode == "react" else None
             step.action = parsed.action
-            split = max(0, parsed.thought_end - len(primer))
-            session.label_generated([("thought", f"thought {i}", split), ("action", f"action {i}", len(step.completion))]
-                                    if split > 0 else [("action", f"action {i}", len(step.completion))])
             t_tool = time.perf_counter()
             call = (parsed.action.name, parsed.action.argument.lower()) if parsed.action else None
             if parsed.error:
@@ -261,6 +269,18 @@ class Agent:
             if i == cfg.max_steps:
                 step.run_end = "max_steps"
             yield step
+
+    def _ask_for_action(self, session, step: Step, text: str, action_h: str, cancel) -> str:
+        """Feed ``\nAction N:`` after a thought that had no action, generate it, merge it into ``step``."""
+        sep = "" if text.endswith("\n") else "\n"
+        more, _ = self._generate(session, f"{sep}{action_h}", react_stop, cancel, label="action primer")
+        step.action_primer, step.action_completion = more.primer, more.completion
+        for name in ("token_ids", "tokens", "logprobs"):
+            getattr(step, name).extend(getattr(more, name))
+        for name in ("prefill_tokens", "generated_tokens", "t_prefill", "t_decode", "t_total"):
+            setattr(step, name, getattr(step, name) + getattr(more, name))
+        step.stop = more.stop
+        return text + more.primer + more.completion
 
     def _forced_finish(self, session, index: int, cancel) -> Step:
         """After a repeated action: prime ``finish[`` and take what the model writes as the answer."""

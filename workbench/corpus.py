@@ -241,13 +241,16 @@ class Corpus:
         return cls(docs, name=name or path.stem)
 
     def to_jsonl(self, path: str | Path) -> Path:
+        """Write one document per line (atomically: a crash never leaves half a corpus)."""
         path = Path(path)
-        with path.open("w", encoding="utf-8") as fh:
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
             for d in self.documents:
                 obj = {"id": d.id, "title": d.title, "text": d.text, "sentences": d.sentences}
                 if d.meta:
                     obj["meta"] = d.meta
                 fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        tmp.replace(path)
         return path
 
     def search(self, query: str, k: int = 5, method: str = "bm25") -> list[Hit]:

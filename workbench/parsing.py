@@ -191,16 +191,38 @@ def parse_action(text: str, tools: Iterable[str] | object) -> ToolCall:
 # ------------------------------------------------------------------------- stop conditions
 
 
+def _stray_line(text: str) -> int | None:
+    """The newline after which a line starts that is not an Action line (or a blank line).
+
+    A thought is one line; whatever else the model starts writing after it (a second thought, a
+    made-up answer, a blank line) is cut, and the agent then asks for the action itself.
+    """
+    p = text.find("\n")
+    while p >= 0 and not text[:p].strip():  # newlines before any text do not end a thought
+        p = text.find("\n", p + 1)
+    if p < 0:
+        return None
+    rest = text[p + 1 :].lstrip(" \t")
+    if not rest:
+        return None  # cannot tell yet
+    if rest[0] == "\n" or not "action".startswith(rest[:6].lower()):
+        return p
+    return None  # an Action line (or the start of one) follows: _ACTION_LINE_DONE decides
+
+
 def react_stop(text: str) -> int | None:
     """Where to cut a react / act completion while it is being generated, or None to go on.
 
-    Cuts before a hallucinated Observation or a new Question, and right after a complete
-    Action line (the observation is the tool's to write, not the model's).
+    Cuts before a hallucinated Observation or a new Question, right after a complete Action
+    line (the observation is the tool's to write, not the model's), and after a thought line
+    that is not followed by an Action line.
     """
     cuts = [m.start() for m in (_OBSERVATION.search(text), _QUESTION.search(text)) if m]
     done = _ACTION_LINE_DONE.search(text)
     if done:
         cuts.append(done.start(1))
+    elif (stray := _stray_line(text)) is not None:
+        cuts.append(stray)
     return min(cuts) if cuts else None
 
 

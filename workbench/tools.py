@@ -62,6 +62,10 @@ class Tool:
             raise InputError(f"Tool name {self.name!r} must be lower-case letters, digits and '_', starting with a letter.")
         if not self.argument_hint:
             self.argument_hint = ", ".join(self.parameters)
+        # Read the signature once: tools are called at every step.
+        params = inspect.signature(self.function).parameters
+        self._defaults = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+        self._kinds = {name: _annotation_type(params[name].annotation) for name in self.parameters}
 
     @property
     def signature(self) -> str:
@@ -84,20 +88,13 @@ class Tool:
         if n == 1:
             return [self._convert(self.parameters[0], argument)]
         parts = [p.strip() for p in argument.split(",", n - 1)]
-        required = [p for p in self.parameters if p not in self._defaults()]
+        required = [p for p in self.parameters if p not in self._defaults]
         if len(parts) < len(required):
             raise ToolError(f"{self.name} needs {len(required)} arguments separated by commas: {self.signature}.")
         return [self._convert(name, part) for name, part in zip(self.parameters, parts)]
 
-    def _defaults(self) -> dict[str, Any]:
-        sig = inspect.signature(self.function)
-        return {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
-
     def _convert(self, name: str, text: str) -> Any:
-        annotation = inspect.signature(self.function).parameters[name].annotation
-        kind = annotation if isinstance(annotation, type) else {"int": int, "float": float, "bool": bool}.get(
-            str(annotation), str
-        )
+        kind = self._kinds[name]
         if kind in (int, float):
             try:
                 return kind(text.strip())
@@ -106,6 +103,13 @@ class Tool:
         if kind is bool:
             return text.strip().lower() in ("1", "true", "yes")
         return text
+
+
+def _annotation_type(annotation: Any) -> type:
+    """int, float, bool or str for an annotation (a type, or its name under postponed evaluation)."""
+    if isinstance(annotation, type):
+        return annotation
+    return {"int": int, "float": float, "bool": bool}.get(str(annotation), str)
 
 
 def tool(function: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None):

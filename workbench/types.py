@@ -95,6 +95,8 @@ class Step:
     prompt_segments: list[Segment] = field(default_factory=list)  # the exact prompt of this step
     primer: str = ""  # text the agent fed right before generating ("Thought 2:")
     completion: str = ""  # the raw text the model generated, cut at the stop string
+    action_primer: str = ""  # when the model wrote no action: the "Action N:" the agent fed to ask for one
+    action_completion: str = ""  # what the model generated after action_primer
     thought: str | None = None
     action: ToolCall | None = None
     observation: str | None = None
@@ -125,6 +127,11 @@ class Step:
     def prompt(self) -> str:
         """The exact prompt text of this step (its segments joined)."""
         return "".join(s.text for s in self.prompt_segments)
+
+    @property
+    def output(self) -> str:
+        """Everything the model generated in this step, with any text the agent fed in between."""
+        return self.primer + self.completion + self.action_primer + self.action_completion
 
     @property
     def finished(self) -> bool:
