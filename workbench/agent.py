@@ -141,6 +141,12 @@ class Agent:
             return self.model.new_session()
         return (DecodeSession if self.config.reuse_cache else NaiveSession)(self.model)
 
+    def open_session(self, task: str):
+        """A new session with the rendered prompt of ``task`` fed (wrapped in the chat template)."""
+        session = self._new_session()
+        self._open(session, validate_task(task))
+        return session
+
     def _open(self, session, task: str) -> None:
         """Feed the rendered prompt, wrapped in the model's chat template when it has one."""
         style = "numbered" if self.prompt.style == "numbered" else "plain"
@@ -184,8 +190,7 @@ class Agent:
         """Yield each Step as soon as it is complete; the last one has ``run_end`` set."""
         task = validate_task(task)
         try:
-            session = self._new_session()
-            self._open(session, task)
+            session = self.open_session(task)
             if self.config.mode in ("react", "act"):
                 yield from self._react(session, cancel)
             else:

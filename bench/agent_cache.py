@@ -1,0 +1,136 @@
+"""Benchmark: the agent's KV-cache reuse against a naive loop that regenerates from the whole prompt.
+
+Same model, same 20 demo tasks (4 of each type from demo:test), react mode, greedy. For each task
+the agent runs twice in the same process, interleaved: once with prefix reuse (DecodeSession) and
+once with the naive loop (NaiveSession: ``model.generate`` on the whole sequence at every step).
+
+Reports
+- whether the greedy outputs are identical (token ids of every step),
+- the wall-time ratio cached / naive, over all runs and over runs of three or more steps
+  (goal: at most 0.5 for runs of three or more steps),
+- decode tokens/s of the session's loop against plain ``model.generate`` on the same prompts
+  (goal: within 10%).
+
+    python bench/agent_cache.py [--model SPEC] [--tasks 20] [--out bench/results/agent_cache.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from workbench import Agent, load_model, load_tasks
+from workbench.generation import DecodeSession
+from workbench.types import TASK_TYPES
+
+
+def pick_tasks(n: int):
+    tasks = load_tasks("test")
+    per_type = max(1, n // len(TASK_TYPES))
+    chosen = []
+    for kind in TASK_TYPES:
+        chosen += [t for t in tasks if t.type == kind][:per_type]
+    return chosen[:n]
+
+
+def timed_run(agent: Agent, question: str):
+    t0 = time.perf_counter()
+    trace = agent.run(question)
+    return trace, time.perf_counter() - t0
+
+
+def decode_speed(lm, prompts: list[list[int]], n_new: int = 32) -> dict:
+    """Decode tokens/s: the session's loop vs model.generate, same prompts, same number of tokens."""
+    ours, theirs = [], []
+    for ids in prompts:
+        s = DecodeSession(lm)
+        s.ids = list(ids)
+        g = s.generate(max_new_tokens=n_new)
+        if len(g.token_ids) > 1:
+            ours.append(len(g.token_ids) / g.t_decode)
+        x = torch.tensor([ids], device=lm.device)
+        mask = torch.ones_like(x)
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            lm.model.generate(x, attention_mask=mask, max_new_tokens=1, do_sample=False, pad_token_id=lm.pad_token_id)
+            t_prefill = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            lm.model.generate(x, attention_mask=mask, max_new_tokens=n_new, min_new_tokens=n_new, do_sample=False,
+                              pad_token_id=lm.pad_token_id)
+            t_all = time.perf_counter() - t0
+        theirs.append((n_new - 1) / max(1e-9, t_all - t_prefill))
+    return {"session_tokens_per_s": statistics.median(ours), "generate_tokens_per_s": statistics.median(theirs),
+            "ratio": statistics.median(ours) / statistics.median(theirs), "new_tokens": n_new, "prompts": len(prompts)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--tasks", type=int, default=20)
+    ap.add_argument("--max-steps", type=int, default=8)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "agent_cache.json"))
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(0)
+    lm = load_model(args.model)
+    tasks = pick_tasks(args.tasks)
+    cached_agent = Agent(lm, mode="react", max_steps=args.max_steps)
+    naive_agent = Agent(lm, mode="react", max_steps=args.max_steps, reuse_cache=False)
+    cached_agent.run("What is 1 + 1?")  # warm-up: first-call allocations are not the cache's doing
+
+    rows = []
+    for i, task in enumerate(tasks, 1):
+        fast, t_fast = timed_run(cached_agent, task.question)
+        slow, t_slow = timed_run(naive_agent, task.question)
+        same = [s.token_ids for s in fast.steps] == [s.token_ids for s in slow.steps]
+        rows.append({"task": task.id, "type": task.type, "steps": len(fast.steps), "identical": same,
+                     "cached_s": t_fast, "naive_s": t_slow, "ratio": t_fast / t_slow,
+                     "generated_tokens": fast.generated_tokens, "answer": fast.answer, "gold": task.answer})
+        print(f"[{i:2d}/{len(tasks)}] {task.id:24s} steps={len(fast.steps)} identical={same} "
+              f"cached={t_fast:6.2f}s naive={t_slow:6.2f}s ratio={t_fast / t_slow:.2f}", flush=True)
+
+    long_rows = [r for r in rows if r["steps"] >= 3]
+    total = lambda rs, k: sum(r[k] for r in rs)  # noqa: E731
+    speed = decode_speed(lm, _step_prompts(cached_agent, tasks[:10]))
+    summary = {
+        "model": lm.name, "device": str(lm.device), "dtype": str(lm.dtype), "threads": torch.get_num_threads(),
+        "machine": platform.machine(), "tasks": len(rows), "identical_outputs": all(r["identical"] for r in rows),
+        "ratio_all": total(rows, "cached_s") / total(rows, "naive_s"),
+        "runs_3plus_steps": len(long_rows),
+        "ratio_3plus_steps": (total(long_rows, "cached_s") / total(long_rows, "naive_s")) if long_rows else None,
+        "decode": speed, "rows": rows,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1))
+    print()
+    print("| measure | value |\n|---|---|")
+    print(f"| greedy outputs identical (token ids, all steps, {len(rows)} tasks) | {summary['identical_outputs']} |")
+    print(f"| wall-time ratio cached / naive, all runs | {summary['ratio_all']:.2f} |")
+    if long_rows:
+        print(f"| wall-time ratio cached / naive, {len(long_rows)} runs of >= 3 steps | {summary['ratio_3plus_steps']:.2f} |")
+    print(f"| decode tokens/s: session loop / model.generate | {speed['session_tokens_per_s']:.1f} / "
+          f"{speed['generate_tokens_per_s']:.1f} = {speed['ratio']:.2f} |")
+    print(f"\nwrote {out}")
+    return 0 if summary["identical_outputs"] else 1
+
+
+def _step_prompts(agent: Agent, tasks) -> list[list[int]]:
+    """The token ids of step 1's prompt for each task (what the agent feeds before generating)."""
+    prompts = []
+    for task in tasks:
+        session = agent.open_session(task.question)
+        session.feed("Thought:", "scaffold", "primer")
+        prompts.append(list(session.ids))
+    return prompts
+
+
+if __name__ == "__main__":
+    sys.exit(main())
