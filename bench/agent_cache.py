@@ -1,15 +1,18 @@
 """Benchmark: the agent's KV-cache reuse against a naive loop that regenerates from the whole prompt.
 
-Same model, same 20 demo tasks (4 of each type from demo:test), react mode, greedy. For each task
-the agent runs twice in the same process, interleaved: once with prefix reuse (DecodeSession) and
-once with the naive loop (NaiveSession: ``model.generate`` on the whole sequence at every step).
+Same model, same 20 demo tasks (4 of each type from demo:test), react mode, greedy. For each task,
+in the same process and interleaved, three agents run it: the agent as shipped (KV cache kept
+across the steps of a run, the keys and values of the prompt before the task shared across runs,
+greedy lookahead), the agent with KV reuse within a run only, and the naive loop (NaiveSession:
+``model.generate`` on the whole sequence at every step).
 
 Reports
 - whether the greedy outputs are identical (token ids of every step),
 - the wall-time ratio cached / naive, over all runs and over runs of three or more steps
   (goal: at most 0.5 for runs of three or more steps),
 - decode tokens/s of the session's loop against plain ``model.generate`` on the same prompts
-  (goal: within 10%).
+  (goal: within 10%), without and with greedy lookahead (prompt-lookup drafting, verified in one
+  pass, so the output is unchanged).
 
     python bench/agent_cache.py [--model SPEC] [--tasks 20] [--out bench/results/agent_cache.json]
 """
@@ -27,7 +30,7 @@ from pathlib import Path
 import torch
 
 from workbench import Agent, load_model, load_tasks
-from workbench.generation import DecodeSession
+from workbench.generation import DecodeSession, GenerationConfig
 from workbench.types import TASK_TYPES
 
 
@@ -47,14 +50,15 @@ def timed_run(agent: Agent, question: str):
 
 
 def decode_speed(lm, prompts: list[list[int]], n_new: int = 32) -> dict:
-    """Decode tokens/s: the session's loop vs model.generate, same prompts, same number of tokens."""
-    ours, theirs = [], []
+    """Decode tokens/s: the session's loop (without and with lookahead) vs model.generate, same prompts."""
+    ours, ours_lookahead, theirs = [], [], []
     for ids in prompts:
-        s = DecodeSession(lm)
-        s.ids = list(ids)
-        g = s.generate(max_new_tokens=n_new)
-        if len(g.token_ids) > 1:
-            ours.append(len(g.token_ids) / g.t_decode)
+        for lookahead, sink in ((0, ours), (8, ours_lookahead)):
+            s = DecodeSession(lm)
+            s.ids = list(ids)
+            g = s.generate(config=GenerationConfig(max_new_tokens=n_new, lookahead=lookahead))
+            if len(g.token_ids) > 1:
+                sink.append(len(g.token_ids) / g.t_decode)
         x = torch.tensor([ids], device=lm.device)
         mask = torch.ones_like(x)
         with torch.inference_mode():
@@ -66,8 +70,10 @@ def decode_speed(lm, prompts: list[list[int]], n_new: int = 32) -> dict:
                               pad_token_id=lm.pad_token_id)
             t_all = time.perf_counter() - t0
         theirs.append((n_new - 1) / max(1e-9, t_all - t_prefill))
-    return {"session_tokens_per_s": statistics.median(ours), "generate_tokens_per_s": statistics.median(theirs),
-            "ratio": statistics.median(ours) / statistics.median(theirs), "new_tokens": n_new, "prompts": len(prompts)}
+    med = statistics.median
+    return {"session_tokens_per_s": med(ours), "session_lookahead_tokens_per_s": med(ours_lookahead),
+            "generate_tokens_per_s": med(theirs), "ratio": med(ours) / med(theirs),
+            "ratio_lookahead": med(ours_lookahead) / med(theirs), "new_tokens": n_new, "prompts": len(prompts)}
 
 
 def main(argv=None) -> int:
@@ -81,20 +87,31 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     lm = load_model(args.model)
     tasks = pick_tasks(args.tasks)
+    # The agent as shipped (KV reuse within a run, the prompt prefix shared across runs, greedy
+    # lookahead); the same with KV reuse within a run only; and the naive loop.
     cached_agent = Agent(lm, mode="react", max_steps=args.max_steps)
+    reuse_agent = Agent(lm, mode="react", max_steps=args.max_steps, share_prefix=False, lookahead=0)
     naive_agent = Agent(lm, mode="react", max_steps=args.max_steps, reuse_cache=False)
-    cached_agent.run("What is 1 + 1?")  # warm-up: first-call allocations are not the cache's doing
+    cached_agent.run("What is 1 + 1?")  # warm-up, and the shared prefix is computed once here
+    reuse_agent.run("What is 1 + 1?")
 
     rows = []
+    accepted = drafted = 0
     for i, task in enumerate(tasks, 1):
         fast, t_fast = timed_run(cached_agent, task.question)
+        mid, t_mid = timed_run(reuse_agent, task.question)
         slow, t_slow = timed_run(naive_agent, task.question)
-        same = [s.token_ids for s in fast.steps] == [s.token_ids for s in slow.steps]
+        ids = [s.token_ids for s in slow.steps]
+        same = [s.token_ids for s in fast.steps] == ids == [s.token_ids for s in mid.steps]
+        accepted += sum(s.accepted_tokens for s in fast.steps)
+        drafted += sum(s.draft_tokens for s in fast.steps)
         rows.append({"task": task.id, "type": task.type, "steps": len(fast.steps), "identical": same,
-                     "cached_s": t_fast, "naive_s": t_slow, "ratio": t_fast / t_slow,
-                     "generated_tokens": fast.generated_tokens, "answer": fast.answer, "gold": task.answer})
-        print(f"[{i:2d}/{len(tasks)}] {task.id:24s} steps={len(fast.steps)} identical={same} "
-              f"cached={t_fast:6.2f}s naive={t_slow:6.2f}s ratio={t_fast / t_slow:.2f}", flush=True)
+                     "cached_s": t_fast, "reuse_only_s": t_mid, "naive_s": t_slow, "ratio": t_fast / t_slow,
+                     "ratio_reuse_only": t_mid / t_slow, "generated_tokens": fast.generated_tokens,
+                     "answer": fast.answer, "gold": task.answer})
+        print(f"[{i:2d}/{len(tasks)}] {task.id:24s} steps={len(fast.steps)} identical={same} cached={t_fast:6.2f}s "
+              f"reuse-only={t_mid:6.2f}s naive={t_slow:6.2f}s ratio={t_fast / t_slow:.2f} ({t_mid / t_slow:.2f})",
+              flush=True)
 
     long_rows = [r for r in rows if r["steps"] >= 3]
     total = lambda rs, k: sum(r[k] for r in rs)  # noqa: E731
@@ -103,9 +120,12 @@ def main(argv=None) -> int:
         "model": lm.name, "device": str(lm.device), "dtype": str(lm.dtype), "threads": torch.get_num_threads(),
         "machine": platform.machine(), "tasks": len(rows), "identical_outputs": all(r["identical"] for r in rows),
         "ratio_all": total(rows, "cached_s") / total(rows, "naive_s"),
+        "ratio_all_reuse_only": total(rows, "reuse_only_s") / total(rows, "naive_s"),
         "runs_3plus_steps": len(long_rows),
         "ratio_3plus_steps": (total(long_rows, "cached_s") / total(long_rows, "naive_s")) if long_rows else None,
-        "decode": speed, "rows": rows,
+        "ratio_3plus_steps_reuse_only": (total(long_rows, "reuse_only_s") / total(long_rows, "naive_s"))
+        if long_rows else None,
+        "decode": speed, "lookahead_accepted": accepted, "lookahead_drafted": drafted, "rows": rows,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,11 +133,21 @@ def main(argv=None) -> int:
     print()
     print("| measure | value |\n|---|---|")
     print(f"| greedy outputs identical (token ids, all steps, {len(rows)} tasks) | {summary['identical_outputs']} |")
-    print(f"| wall-time ratio cached / naive, all runs | {summary['ratio_all']:.2f} |")
+    print(f"| wall-time ratio agent / naive loop, all {len(rows)} runs | {summary['ratio_all']:.2f} |")
     if long_rows:
-        print(f"| wall-time ratio cached / naive, {len(long_rows)} runs of >= 3 steps | {summary['ratio_3plus_steps']:.2f} |")
-    print(f"| decode tokens/s: session loop / model.generate | {speed['session_tokens_per_s']:.1f} / "
+        print(f"| wall-time ratio agent / naive loop, {len(long_rows)} runs of >= 3 steps | "
+              f"{summary['ratio_3plus_steps']:.2f} |")
+    print(f"| the same with KV reuse within a run only (no shared prefix, no lookahead), all runs | "
+          f"{summary['ratio_all_reuse_only']:.2f} |")
+    if long_rows:
+        print(f"| the same with KV reuse within a run only, runs of >= 3 steps | "
+              f"{summary['ratio_3plus_steps_reuse_only']:.2f} |")
+    print(f"| decode tokens/s, session loop without lookahead / model.generate | {speed['session_tokens_per_s']:.1f} / "
           f"{speed['generate_tokens_per_s']:.1f} = {speed['ratio']:.2f} |")
+    print(f"| decode tokens/s, session loop with lookahead 8 / model.generate | "
+          f"{speed['session_lookahead_tokens_per_s']:.1f} / {speed['generate_tokens_per_s']:.1f} = "
+          f"{speed['ratio_lookahead']:.2f} |")
+    print(f"| lookahead: draft tokens accepted / proposed (all runs) | {accepted} / {drafted} |")
     print(f"\nwrote {out}")
     return 0 if summary["identical_outputs"] else 1
 

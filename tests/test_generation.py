@@ -18,7 +18,8 @@ def test_second_generate_prefills_only_what_was_appended(tiny):
     assert g1.reused_tokens == 0 and g1.prefill_tokens == g1.prompt_tokens
     s.feed("\nObservation: abc\nThought:", "observation", "observation 1")
     g2 = s.generate(max_new_tokens=8)
-    assert g2.reused_tokens == g1.prompt_tokens + len(g1.token_ids) - 1 or g2.reused_tokens >= g1.prompt_tokens
+    # The cache holds the prompt and the generated ids (all but the last one, which was never fed back).
+    assert g1.prompt_tokens + len(g1.token_ids) - 1 <= g2.reused_tokens <= g1.prompt_tokens + len(g1.token_ids)
     assert g2.prefill_tokens <= len(s.tokenizer("\nObservation: abc\nThought:")["input_ids"]) + 1
     assert g2.prompt_tokens == g2.reused_tokens + g2.prefill_tokens
 
@@ -125,3 +126,40 @@ def test_react_stop_in_a_live_session(tiny):
     g = s.generate(max_new_tokens=5, stop=react_stop)
     assert g.stop in ("max_new_tokens", "stop_string", "eos")
     assert math.isfinite(sum(g.logprobs))
+
+
+def test_greedy_lookahead_changes_nothing_but_the_number_of_passes(tiny):
+    def run(lookahead):
+        s = DecodeSession(tiny)
+        s.feed("abcabcabcabcabcabcabc Question: abcabcabc")
+        return s.generate(config=GenerationConfig(max_new_tokens=40, lookahead=lookahead))
+
+    plain, fast = run(0), run(8)
+    assert fast.token_ids == plain.token_ids
+    assert fast.logprobs == pytest.approx(plain.logprobs, abs=1e-4)
+    assert plain.draft_tokens == plain.accepted_tokens == 0
+    assert fast.draft_tokens > 0 and 0 <= fast.accepted_tokens <= fast.draft_tokens
+
+
+def test_draft_finds_the_latest_earlier_continuation(tiny):
+    s = DecodeSession(tiny)
+    s.ids = [1, 2, 3, 9, 1, 2, 3, 7, 8, 5, 1, 2, 3]
+    assert s._draft(3) == [7, 8, 5]
+    s.ids = [4, 5, 6]
+    assert s._draft(3) == []
+
+
+def test_the_prompt_prefix_is_shared_across_runs_without_changing_outputs(tiny, corpus):
+    from workbench.generation import clear_prefix_cache
+
+    clear_prefix_cache()
+    kwargs = dict(corpus=corpus, max_steps=2, max_new_tokens=10, mode="act")  # act: one generation per step
+    first = Agent(tiny, **kwargs).run("When was Varnholt founded?")
+    second = Agent(tiny, **kwargs).run("How long is the Drume?")
+    alone = Agent(tiny, share_prefix=False, **kwargs).run("How long is the Drume?")
+    task_start = next(s.start for s in second.steps[0].prompt_segments if s.kind == "task")
+    assert first.steps[0].reused_tokens == 0  # nothing to share yet: the prefix is computed and kept
+    assert second.steps[0].reused_tokens == task_start  # everything before the task came from the store
+    assert second.steps[0].prefill_tokens == second.steps[0].prompt_tokens - task_start
+    assert alone.steps[0].reused_tokens == 0
+    assert [s.token_ids for s in second.steps] == [s.token_ids for s in alone.steps]

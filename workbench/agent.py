@@ -49,6 +49,8 @@ class AgentConfig:
     retrieval: str = "bm25"  # how search ranks documents: bm25 | dense | hybrid
     chat_template: bool = True  # wrap the prompt in the model's chat template when it has one
     reuse_cache: bool = True  # False: regenerate from the whole prompt at every step (the naive baseline)
+    share_prefix: bool = True  # reuse the keys / values of the prompt before the task across runs
+    lookahead: int = 8  # greedy: draft up to this many tokens from the context per forward pass (0 = off)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -64,7 +66,7 @@ class AgentConfig:
     @property
     def generation(self) -> GenerationConfig:
         return GenerationConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_k=self.top_k,
-                                top_p=self.top_p, seed=self.seed)
+                                top_p=self.top_p, seed=self.seed, lookahead=self.lookahead)
 
 
 def validate_task(task: Any, max_chars: int = MAX_TASK_CHARS) -> str:
@@ -160,6 +162,8 @@ class Agent:
             if text:
                 session.feed(text, "scaffold", "chat")
             for seg in segs:
+                if seg.kind == "task" and self.config.share_prefix and hasattr(session, "mark_shared_prefix"):
+                    session.mark_shared_prefix()  # all before the task is the same for every task
                 session.feed(seg.text, seg.kind, seg.label)
         session.feed(after, "scaffold", "chat")
 
@@ -211,7 +215,8 @@ class Agent:
         step = Step(index=0, prompt_segments=prompt_segments, primer=primer, completion=gen.text,
                     token_ids=gen.token_ids, tokens=gen.tokens, logprobs=gen.logprobs, prompt_tokens=gen.prompt_tokens,
                     reused_tokens=gen.reused_tokens, prefill_tokens=gen.prefill_tokens,
-                    generated_tokens=len(gen.token_ids), stop=gen.stop, t_prefill=gen.t_prefill, t_decode=gen.t_decode,
+                    generated_tokens=len(gen.token_ids), draft_tokens=gen.draft_tokens,
+                    accepted_tokens=gen.accepted_tokens, stop=gen.stop, t_prefill=gen.t_prefill, t_decode=gen.t_decode,
                     t_total=time.perf_counter() - t0)
         return step, primer + gen.text
 
@@ -282,7 +287,8 @@ class Agent:
         step.action_primer, step.action_completion = more.primer, more.completion
         for name in ("token_ids", "tokens", "logprobs"):
             getattr(step, name).extend(getattr(more, name))
-        for name in ("prefill_tokens", "generated_tokens", "t_prefill", "t_decode", "t_total"):
+        for name in ("prefill_tokens", "generated_tokens", "draft_tokens", "accepted_tokens", "t_prefill", "t_decode",
+                     "t_total"):
             setattr(step, name, getattr(step, name) + getattr(more, name))
         step.stop = more.stop
         return text + more.primer + more.completion

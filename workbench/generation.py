@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .models import LoadedModel
 
 __all__ = ["GenerationConfig", "Generation", "Session", "DecodeSession", "NaiveSession", "StopFn", "trim_to_cut",
-           "ContextFull"]
+           "ContextFull", "clear_prefix_cache"]
 
 StopFn = Callable[[str], "int | None"]  # generated text -> where to cut it, or None to go on
 _PREFILL_CHUNK = 1024  # tokens per forward pass while prefilling: bounds activation memory
@@ -47,6 +47,7 @@ class GenerationConfig:
     top_k: int = 0  # 0 = no top-k filter
     top_p: float = 1.0  # 1 = no nucleus filter
     seed: int | None = None  # sampling seed (per session)
+    lookahead: int = 8  # greedy only: draft up to this many tokens from the context per pass (0 = off)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_new_tokens <= 4096:
@@ -57,6 +58,8 @@ class GenerationConfig:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}.")
         if self.top_k < 0:
             raise ConfigError(f"top_k must be 0 (off) or positive, got {self.top_k}.")
+        if not 0 <= self.lookahead <= 32:
+            raise ConfigError(f"lookahead must be between 0 (off) and 32, got {self.lookahead}.")
 
     @property
     def greedy(self) -> bool:
@@ -77,6 +80,8 @@ class Generation:
     prefill_tokens: int = 0  # of those, computed now
     t_prefill: float = 0.0
     t_decode: float = 0.0
+    draft_tokens: int = 0  # tokens proposed from the context (greedy lookahead)
+    accepted_tokens: int = 0  # of those, tokens the model confirmed
 
 
 class Session(Protocol):
@@ -125,6 +130,17 @@ def _crop_cache(cache, keep: int) -> None:
         cache.crop(-remove)
 
 
+_PREFIX_CACHE: dict[tuple, object] = {}  # (model id, prefix ids) -> a DynamicCache of that prefix
+_PREFIX_CACHE_SIZE = 4  # prefixes kept per process (each ~40 MB for SmolLM2-135M and a 900-token prompt)
+_PREFIX_LOCK = threading.Lock()
+
+
+def clear_prefix_cache() -> None:
+    """Forget the shared prompt prefixes (frees their memory; the next run recomputes its prefix)."""
+    with _PREFIX_LOCK:
+        _PREFIX_CACHE.clear()
+
+
 class DecodeSession:
     """One run's token sequence on a Hugging Face causal LM, with its KV cache kept between steps."""
 
@@ -144,6 +160,8 @@ class DecodeSession:
         self._eos = set(lm.eos_token_ids)
         self._gen_start = 0  # where the last generation's ids begin
         self._rng = None
+        self._drafted = self._accepted = 0  # lookahead figures of the last generation
+        self._shared_prefix = 0  # ids[:n] are a prefix shared with other runs (0: none declared)
 
     # --------------------------------------------------------------- feeding
     def feed(self, text: str, kind: str = "scaffold", label: str = "") -> Segment:
@@ -170,18 +188,33 @@ class DecodeSession:
             start_tok, start_char = max(start_tok, end_tok), end_char
 
     # --------------------------------------------------------------- model calls
-    def _forward(self, ids: list[int]) -> None:
-        """Run ``ids`` through the model on top of the cache; keep the logits of the last one."""
+    def _forward(self, ids: list[int], keep: int = 1):
+        """Run ``ids`` through the model on top of the cache; keep the logits of the last one.
+
+        Returns the logits of the last ``keep`` positions, shape (keep, vocab).
+        """
         torch = self._torch
         if self._cache is None:
             from transformers import DynamicCache
 
             self._cache = DynamicCache(config=self.model.config)
+        rows = None
         for i in range(0, len(ids), _PREFILL_CHUNK):
             chunk = torch.tensor([ids[i : i + _PREFILL_CHUNK]], device=self.lm.device)  # (1, chunk)
-            out = self.model(input_ids=chunk, use_cache=True, logits_to_keep=1, **{_cache_kwarg(self.model): self._cache})
-            self._next_logits = out.logits[0, -1].float()  # (vocab,)
+            out = self.model(input_ids=chunk, use_cache=True, logits_to_keep=min(keep, chunk.shape[1]),
+                             **{_cache_kwarg(self.model): self._cache})
+            rows = out.logits[0].float()  # (keep, vocab)
+            self._next_logits = rows[-1]  # (vocab,)
         self._cached += len(ids)
+        return rows
+
+    def mark_shared_prefix(self) -> None:
+        """Declare the ids fed so far a prefix that other runs share (prompt, tools, examples).
+
+        Its keys and values are computed once per process and model and copied into later
+        sessions that start with the same ids, so their first step prefills only the task.
+        """
+        self._shared_prefix = len(self.ids)
 
     def _prefill(self) -> tuple[int, int]:
         """Bring the cache up to date with ``ids``; returns (reused, prefilled) token counts."""
@@ -189,9 +222,30 @@ class DecodeSession:
             return self._cached, 0
         if self._cached >= len(self.ids):  # logits of the last id are gone: recompute that one
             self._crop(len(self.ids) - 1)
-        reused, pending = self._cached, self.ids[self._cached :]
-        self._forward(pending)
-        return reused, len(pending)
+        reused = self._cached
+        if self._cache is None and 0 < self._shared_prefix < len(self.ids):
+            reused = self._restore_prefix()
+        self._forward(self.ids[self._cached :])
+        return reused, len(self.ids) - reused
+
+    def _restore_prefix(self) -> int:
+        """Start the cache from the shared prefix: copied from the process-wide store, or computed and stored."""
+        import copy
+
+        key = (id(self.model), tuple(self.ids[: self._shared_prefix]))
+        with _PREFIX_LOCK:
+            hit = _PREFIX_CACHE.pop(key, None)
+            if hit is not None:
+                _PREFIX_CACHE[key] = hit  # most recently used last
+        if hit is not None:
+            self._cache, self._cached = copy.deepcopy(hit), self._shared_prefix
+            return self._shared_prefix
+        self._forward(self.ids[: self._shared_prefix])
+        with _PREFIX_LOCK:
+            _PREFIX_CACHE[key] = copy.deepcopy(self._cache)
+            while len(_PREFIX_CACHE) > _PREFIX_CACHE_SIZE:
+                _PREFIX_CACHE.pop(next(iter(_PREFIX_CACHE)))
+        return 0
 
     def _crop(self, n: int) -> None:
         n = max(0, n)
@@ -236,31 +290,73 @@ class DecodeSession:
         return self._finish(gen, logprobs, pieces, reason, stop, prompt_tokens, reused, prefilled, t1 - t0, t2 - t1)
 
     def _decode(self, limit: int, stop: StopFn | None, config: GenerationConfig, cancel=None):
+        """The decode loop. Greedy decoding drafts from the context (prompt lookup) and verifies the
+        draft in one forward pass; only tokens the model itself would pick greedily are kept, so the
+        output is the same as one-token-at-a-time decoding, in fewer passes."""
         torch = self._torch
         gen: list[int] = []
         logprobs: list[float] = []
         pieces: list[str] = []
-        reason = "max_new_tokens"
         self._gen_start = len(self.ids)
-        for i in range(limit):
-            if cancel is not None and cancel.is_set():
-                reason = "cancelled"
-                break
-            logits = self._next_logits
-            token = self._pick(logits, config)
+        self._drafted = self._accepted = 0
+
+        def accept(token: int, logits) -> str | None:
+            """Append one token; returns why generation ends here, or None to go on."""
             logprobs.append(float(torch.log_softmax(logits, -1)[token]))
             gen.append(token)
             self.ids.append(token)
             if token in self._eos:
-                reason = "eos"
-                break
+                return "eos"
             pieces.append(self.tokenizer.decode(gen))
             if stop is not None and stop(pieces[-1]) is not None:
-                reason = "stop_string"
-                break
-            if i < limit - 1:
+                return "stop_string"
+            return "max_new_tokens" if len(gen) >= limit else None
+
+        lookahead = config.lookahead if config.greedy else 0
+        while True:
+            if cancel is not None and cancel.is_set():
+                return gen, logprobs, pieces, "cancelled"
+            token = self._pick(self._next_logits, config)
+            reason = accept(token, self._next_logits)
+            if reason:
+                return gen, logprobs, pieces, reason
+            draft = self._draft(min(lookahead, limit - len(gen))) if lookahead else []
+            if not draft:
                 self._forward([token])
-        return gen, logprobs, pieces, reason
+                continue
+            base = self._cached  # the cache holds ids[:base]; ids[base] is ``token``
+            rows = self._forward([token, *draft], keep=len(draft) + 1)  # (1 + len(draft), vocab)
+            self._drafted += len(draft)
+            n_ok = 0
+            for i, proposed in enumerate(draft):
+                if int(torch.argmax(rows[i])) != proposed:
+                    break
+                n_ok += 1
+                reason = accept(proposed, rows[i])
+                if reason:
+                    break
+            self._accepted += n_ok
+            _crop_cache(self._cache, base + 1 + n_ok)  # drop the keys / values of rejected draft tokens
+            self._cached = base + 1 + n_ok
+            self._next_logits = rows[n_ok]
+            if reason:
+                return gen, logprobs, pieces, reason
+
+    def _draft(self, n: int) -> list[int]:
+        """Up to ``n`` ids that followed the latest earlier occurrence of the last 3 (else 2) ids."""
+        ids = self.ids
+        if n <= 0:
+            return []
+        for size in (3, 2):
+            if len(ids) <= size:
+                continue
+            tail, last = ids[-size:], ids[-1]
+            for end in range(len(ids) - 2, size - 2, -1):  # end: index of a candidate match's last id
+                if ids[end] == last and ids[end - size + 1 : end + 1] == tail:
+                    follow = ids[end + 1 : end + 1 + n]
+                    if follow:
+                        return follow
+        return []
 
     def _finish(self, gen, logprobs, pieces, reason, stop, prompt_tokens, reused, prefilled, t_prefill, t_decode):
         keep = len(gen)
@@ -282,6 +378,8 @@ class DecodeSession:
             prefill_tokens=prefilled,
             t_prefill=t_prefill,
             t_decode=t_decode,
+            draft_tokens=self._drafted,
+            accepted_tokens=self._accepted,
         )
 
 

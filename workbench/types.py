@@ -109,6 +109,8 @@ class Step:
     reused_tokens: int = 0  # of those, tokens whose keys / values came from the cache
     prefill_tokens: int = 0  # of those, tokens computed at this step
     generated_tokens: int = 0
+    draft_tokens: int = 0  # greedy lookahead: tokens proposed from the context
+    accepted_tokens: int = 0  # of those, tokens the model confirmed (each saved a forward pass)
     stop: str = ""  # why generation stopped: "stop_string" | "eos" | "max_new_tokens" | "cancelled" | "script"
     run_end: str = ""  # set on the last step of a run: why the run ended (one of STOP_REASONS)
     t_prefill: float = 0.0
