@@ -221,57 +221,30 @@ class Agent:
         return step, primer + gen.text
 
     def _react(self, session, cancel) -> Iterator[Step]:
-        cfg, style = self.config, self.prompt.style
+        cfg = self.config
         ctx = ToolContext(corpus=self._corpus_or_none(), retrieval=cfg.retrieval)
         previous: tuple[str, str] | None = None
         for i in range(1, cfg.max_steps + 1):
-            thought_h, action_h, obs_h = step_labels(style, i)
+            thought_h, action_h, obs_h = step_labels(self.prompt.style, i)
             primer = thought_h if cfg.mode == "react" else action_h
             step, text = self._generate(session, primer, react_stop, cancel)
             step.index, step.kind = i, cfg.mode
+            parsed, text = self._read(session, step, text, action_h, cancel)
             if step.stop == "cancelled":
                 step.run_end = "cancelled"
                 yield step
                 return
-            parsed = parse_step(text, self.tools)
-            if parsed.action is None and cfg.mode == "react" and step.stop != "cancelled":
-                # The model wrote a thought but no action: keep the thought and ask for the action,
-                # as the ReAct paper's own code does ("Thought i: ...\nAction i:").
-                session.label_generated([("thought", f"thought {i}", len(step.completion))])
-                text = self._ask_for_action(session, step, text, action_h, cancel)
-                parsed = parse_step(text, self.tools)
-                session.label_generated([("action", f"action {i}", len(step.action_completion))])
-            else:
-                split = max(0, parsed.thought_end - len(primer))
-                session.label_generated([("thought", f"thought {i}", split), ("action", f"action {i}", len(step.completion))]
-                                        if split > 0 else [("action", f"action {i}", len(step.completion))])
-            step.thought = parsed.thought if cfg.mode == "react" else None
-            step.action = parsed.action
-            t_tool = time.perf_counter()
             call = (parsed.action.name, parsed.action.argument.lower()) if parsed.action else None
-            if parsed.error:
-                step.error = step.observation = parsed.error
-            elif parsed.action.name == FINISH:
-                if parsed.action.argument:
-                    step.answer, step.run_end = parsed.action.argument, "finished"
-                else:
-                    step.error = step.observation = "finish needs the answer inside the brackets: finish[answer]."
-            elif call == previous and parsed.action.name != "lookup":
-                step.error = step.observation = "You repeated the previous action. Give your final answer now."
-            else:
-                step.observation = self._call_tool(parsed.action.name, parsed.action.argument, ctx, step)
-            step.t_tool = time.perf_counter() - t_tool if step.answer is None else 0.0
-            step.t_total += step.t_tool
+            repeated = call == previous and parsed.action is not None and parsed.action.name != "lookup"
+            self._act(parsed, step, ctx, repeated)
             if step.run_end:
                 yield step
                 return
-            observation = _one_line(step.observation or "", cfg.max_observation_chars)
-            step.observation = observation
-            sep = "" if step.completion.endswith("\n") else "\n"
-            session.feed(f"{sep}{obs_h} ", "scaffold", "observation header")
-            session.feed(observation, "observation", f"observation {i}")
+            step.observation = _one_line(step.observation or "", cfg.max_observation_chars)
+            session.feed(f"{'' if text.endswith(chr(10)) else chr(10)}{obs_h} ", "scaffold", "observation header")
+            session.feed(step.observation, "observation", f"observation {i}")
             session.feed("\n", "scaffold", "newline")
-            if call == previous and step.error and step.error.startswith("You repeated"):
+            if repeated:
                 yield step
                 yield self._forced_finish(session, i + 1, cancel)
                 return
@@ -279,6 +252,44 @@ class Agent:
             if i == cfg.max_steps:
                 step.run_end = "max_steps"
             yield step
+
+    def _read(self, session, step: Step, text: str, action_h: str, cancel):
+        """Parse the step; label its thought and action segments; ask for the action if it is missing."""
+        i, primer = step.index, step.primer
+        parsed = parse_step(text, self.tools)
+        if parsed.action is None and self.config.mode == "react" and step.stop != "cancelled":
+            # A thought but no action: keep the thought and ask for the action, as the ReAct
+            # paper's own code does ("Thought i: ...\nAction i:").
+            session.label_generated([("thought", f"thought {i}", len(step.completion))])
+            text = self._ask_for_action(session, step, text, action_h, cancel)
+            parsed = parse_step(text, self.tools)
+            session.label_generated([("action", f"action {i}", len(step.action_completion))])
+        else:
+            split = max(0, parsed.thought_end - len(primer))
+            parts = [("thought", f"thought {i}", split)] if split > 0 else []
+            session.label_generated(parts + [("action", f"action {i}", len(step.completion))])
+        step.thought = parsed.thought if self.config.mode == "react" else None
+        step.action = parsed.action
+        return parsed, text
+
+    def _act(self, parsed, step: Step, ctx: ToolContext, repeated: bool) -> None:
+        """Turn the parsed action into an observation, an answer, or an error the model will see."""
+        t0 = time.perf_counter()
+        if parsed.error:
+            step.error = step.observation = parsed.error
+        elif parsed.action.name == FINISH and parsed.action.argument:
+            step.answer, step.run_end = parsed.action.argument, "finished"
+        elif parsed.action.name == FINISH:
+            step.error = step.observation = "finish needs the answer inside the brackets: finish[answer]."
+        elif repeated:
+            step.error = step.observation = "You repeated the previous action. Give your final answer now."
+        else:
+            try:
+                step.observation = self.tools.run(parsed.action.name, parsed.action.argument, ctx)
+            except ToolError as err:
+                step.error, step.observation = str(err), f"Error: {err}"
+        step.t_tool = time.perf_counter() - t0
+        step.t_total += step.t_tool
 
     def _ask_for_action(self, session, step: Step, text: str, action_h: str, cancel) -> str:
         """Feed ``\nAction N:`` after a thought that had no action, generate it, merge it into ``step``."""
@@ -305,13 +316,6 @@ class Agent:
         step.action = ToolCall(FINISH, answer, f"{finish}{step.completion}")
         step.answer = answer or None
         return step
-
-    def _call_tool(self, name: str, argument: str, ctx: ToolContext, step: Step) -> str:
-        try:
-            return self.tools.run(name, argument, ctx)
-        except ToolError as err:
-            step.error = str(err)
-            return f"Error: {err}"
 
     def _corpus_or_none(self) -> Corpus | None:
         try:
