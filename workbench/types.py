@@ -222,32 +222,32 @@ class Trace:
         """One row per step: thought, action, observation, error, tokens and timings."""
         import pandas as pd
 
-        rows = [
-            {
-                "step": s.index,
-                "kind": s.kind,
-                "thought": s.thought or "",
-                "action": str(s.action) if s.action else "",
-                "observation": s.observation or "",
-                "answer": s.answer or "",
-                "error": s.error or "",
-                "prompt_tokens": s.prompt_tokens,
-                "reused_tokens": s.reused_tokens,
-                "prefill_tokens": s.prefill_tokens,
-                "generated_tokens": s.generated_tokens,
-                "t_prefill_s": round(s.t_prefill, 4),
-                "t_decode_s": round(s.t_decode, 4),
-                "t_tool_s": round(s.t_tool, 4),
-                "t_total_s": round(s.t_total, 4),
-                "tokens_per_s": round(s.tokens_per_second, 1),
-                "mean_logprob": round(sum(s.logprobs) / len(s.logprobs), 4) if s.logprobs else None,
-            }
-            for s in self.steps
-        ]
-        columns = ["step", "kind", "thought", "action", "observation", "answer", "error", "prompt_tokens",
-                   "reused_tokens", "prefill_tokens", "generated_tokens", "t_prefill_s", "t_decode_s",
-                   "t_tool_s", "t_total_s", "tokens_per_s", "mean_logprob"]
-        return pd.DataFrame(rows, columns=columns)
+        rows = [_step_row(s) for s in self.steps]
+        return pd.DataFrame(rows, columns=list(_step_row(Step(index=0))))
+
+
+def _step_row(s: Step) -> dict[str, Any]:
+    """One row of the step table."""
+    return {
+        "step": s.index,
+        "kind": s.kind,
+        "thought": s.thought or "",
+        "action": str(s.action) if s.action else "",
+        "observation": s.observation or "",
+        "answer": s.answer or "",
+        "error": s.error or "",
+        "prompt_tokens": s.prompt_tokens,
+        "reused_tokens": s.reused_tokens,
+        "prefill_tokens": s.prefill_tokens,
+        "generated_tokens": s.generated_tokens,
+        "lookahead_accepted": s.accepted_tokens,
+        "t_prefill_s": round(s.t_prefill, 4),
+        "t_decode_s": round(s.t_decode, 4),
+        "t_tool_s": round(s.t_tool, 4),
+        "t_total_s": round(s.t_total, 4),
+        "tokens_per_s": round(s.tokens_per_second, 1),
+        "mean_logprob": round(sum(s.logprobs) / len(s.logprobs), 4) if s.logprobs else None,
+    }
 
 
 # The kinds of task in a suite.

@@ -57,8 +57,8 @@ def step_html(step: Step) -> str:
         rows.append(f'<div class="wb-row wb-answer"><span class="wb-label">Answer</span>{_e(step.answer)}</div>')
     if not rows:
         rows.append(f'<div class="wb-row">{_e(step.completion) or "<i>(no output)</i>"}</div>')
-    head = (f"Step {step.index} · {step.generated_tokens} tokens · {step.t_total:.2f} s · "
-            f"{step.reused_tokens} reused / {step.prefill_tokens} prefilled")
+    head = (f"Step {step.index} · {step.generated_tokens} tokens ({step.accepted_tokens} by lookahead) · "
+            f"{step.t_total:.2f} s · prompt {step.reused_tokens} cached + {step.prefill_tokens} new tokens")
     return f'<div class="wb-step" data-step="{step.index}"><div class="wb-step-head">{head}</div>{"".join(rows)}</div>'
 
 
