@@ -107,3 +107,12 @@ def test_render_functions_escape_model_text():
     assert "<img" not in prompt_html(step)
     assert "No run yet" in timeline_html(None)
     assert timeline_html(Trace(task="t", steps=[step]), running=True).count("wb-step") >= 1
+
+
+def test_preload_warms_the_model_and_the_shared_prompt_prefix(tmp_path):
+    from workbench import generation
+
+    generation.clear_prefix_cache()
+    demo = build_app(model="tiny", store=Store(tmp_path / "runs.db"), preload=True)
+    assert len(generation._PREFIX_CACHE) == 1
+    assert demo.workbench_context.models.get("tiny").name == "tiny-random-0"

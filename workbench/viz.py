@@ -67,8 +67,8 @@ def step_timeline(trace: Trace) -> "go.Figure":
         offset = [o + w for o, w in zip(offset, widths)]
     fig.update_layout(
         barmode="overlay", title=f"Step timeline ({len(steps)} steps, {t:.2f} s)", xaxis_title="seconds since start",
-        yaxis=dict(autorange="reversed"), height=max(220, 60 + 40 * len(steps)), margin=dict(l=10, r=10, t=40, b=30),
-        legend=dict(orientation="h", y=-0.25),
+        yaxis=dict(autorange="reversed"), height=max(240, 90 + 40 * len(steps)), margin=dict(l=10, r=10, t=70, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
     return fig
 

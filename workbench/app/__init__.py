@@ -41,7 +41,7 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
     ctx = AppContext(store=store if isinstance(store, Store) else Store(store), models=ModelRegistry(model, models),
                      corpus=corpus, examples=_examples())
     if preload:
-        ctx.models.get(ctx.models.default)
+        ctx.warm_up()
     with gr.Blocks(title="ReAct Workbench") as demo:
         gr.Markdown("# ReAct Workbench\nWatch a language model reason and act: Thought → Action → Observation.")
         with gr.Tabs() as tabs:

@@ -71,6 +71,14 @@ class AppContext:
         event.set()
         return True
 
+    def warm_up(self) -> None:
+        """Load the default model and compute the react prompt's shared prefix, so the first run is quick."""
+        from ..agent import Agent
+
+        lm = self.models.get(self.models.default)
+        session = Agent(lm, corpus=self.get_corpus()).open_session("warm-up")
+        session.generate(max_new_tokens=1)
+
     def get_corpus(self) -> Corpus:
         if self.corpus is None:
             from ..world import load_world
