@@ -34,7 +34,9 @@ def test_run_in_each_mode_in_process(tmp_path, capsys):
         code = main(["--store", str(tmp_path / "r.db"), "run", "What is 2 + 3?", "--model", "tiny", "--mode", mode,
                      "--max-steps", "1", "--max-new-tokens", "4", "--no-save"])
         assert code == 0
-    assert capsys.readouterr().out.count("=== answer:") == 3
+    assert main(["--store", str(tmp_path / "r.db"), "run", "Varnholt?", "--model", "tiny", "--retrieval", "hybrid",
+                 "--max-steps", "1", "--max-new-tokens", "4", "--no-save"]) == 0
+    assert capsys.readouterr().out.count("=== answer:") == 4
 
 
 @pytest.mark.parametrize(

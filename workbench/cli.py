@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default=None, help="a Hugging Face id, a local folder, or 'tiny'")
     run.add_argument("--prompt", default=None, help="a prompt preset name or a .yaml file")
     run.add_argument("--corpus", default=None, help="a JSONL corpus (default: the demo world)")
+    run.add_argument("--retrieval", default="bm25", choices=["bm25", "dense", "hybrid"],
+                     help="how search ranks articles when no title matches exactly")
     run.add_argument("--max-steps", type=int, default=8)
     run.add_argument("--max-new-tokens", type=int, default=128)
     run.add_argument("--temperature", type=float, default=0.0)
@@ -88,7 +90,8 @@ def _cmd_run(args, store_path) -> int:
     lm = load_model(args.model)
     corpus = Corpus.from_jsonl(args.corpus) if args.corpus else None
     agent = Agent(lm, corpus=corpus, prompt=args.prompt, mode=args.mode, max_steps=args.max_steps,
-                  max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+                  max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
+                  retrieval=args.retrieval)
     trace = agent.new_trace(args.instruction)
     t0 = time.perf_counter()
     for step in agent.stream(args.instruction):

@@ -34,12 +34,13 @@ def trace_outputs(trace: Trace | None, running: bool = False) -> tuple[Any, ...]
 
 
 def run_task(ctx: AppContext, instruction: str, mode: str, model_label: str, max_steps: float, temperature: float,
-             session: str = "") -> Iterator[tuple[Any, ...]]:
+             session: str = "", retrieval: str = "bm25") -> Iterator[tuple[Any, ...]]:
     """Stream a run: one output tuple per step, the trace saved to the store at the end."""
     try:
         task = validate_task(instruction)
         lm = ctx.models.get(model_label)
-        agent = Agent(lm, corpus=ctx.get_corpus(), mode=mode, max_steps=int(max_steps), temperature=float(temperature))
+        agent = Agent(lm, corpus=ctx.get_corpus(), mode=mode, max_steps=int(max_steps), temperature=float(temperature),
+                      retrieval=retrieval or "bm25")
     except Exception as err:  # bad input or a model that will not load: tell the user, keep serving
         raise gr.Error(describe_error(err)) from err
     trace = agent.new_trace(task)
@@ -88,6 +89,8 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
             with gr.Accordion("Settings", open=False):
                 max_steps = gr.Slider(1, 15, value=8, step=1, label="Max steps")
                 temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature (0 = greedy)")
+                retrieval = gr.Radio(["bm25", "dense", "hybrid"], value="bm25", label="Search ranking",
+                                     info="used when no article title matches the search exactly")
     with gr.Row():
         run_btn = gr.Button("Run", variant="primary", elem_id="wb-run")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="wb-stop")
@@ -109,15 +112,17 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
 
     outputs = [timeline, status, table, plot, step_pick, run_id, trace_state]
 
-    def _run(instruction, mode, model, max_steps, temperature, request: gr.Request):
-        yield from run_task(ctx, instruction, mode, model, max_steps, temperature, session=_session(request))
+    def _run(instruction, mode, model, max_steps, temperature, retrieval, request: gr.Request):
+        yield from run_task(ctx, instruction, mode, model, max_steps, temperature, session=_session(request),
+                            retrieval=retrieval)
 
     def _stop(request: gr.Request):
         ctx.cancel(_session(request))
 
-    run_btn.click(_run, [instruction, mode, model, max_steps, temperature], outputs, api_name="run",
+    inputs = [instruction, mode, model, max_steps, temperature, retrieval]
+    run_btn.click(_run, inputs, outputs, api_name="run",
                           concurrency_limit=4)
-    instruction.submit(_run, [instruction, mode, model, max_steps, temperature], outputs, api_name=False,
+    instruction.submit(_run, inputs, outputs, api_name=False,
                        concurrency_limit=4)
     stop_btn.click(_stop, None, None, api_name="stop", queue=False)
     step_pick.change(inspect_step, [trace_state, step_pick], [prompt_view, raw, tokens_view, confidence],
