@@ -116,3 +116,33 @@ def test_preload_warms_the_model_and_the_shared_prompt_prefix(tmp_path):
     demo = build_app(model="tiny", store=Store(tmp_path / "runs.db"), preload=True)
     assert len(generation._PREFIX_CACHE) == 1
     assert demo.workbench_context.models.get("tiny").name == "tiny-random-0"
+
+
+def test_evaluate_tab_runs_a_suite_and_compares_two_evaluations(served, client, tmp_path):
+    _, _, store = served
+    status, agg, _chart, tasks, first = client.predict("demo:dev", None, ["react", "direct"], "tiny", 3, 1,
+                                                       api_name="/evaluate")
+    assert status.startswith("Done: evaluation") and first.startswith("eval-")
+    assert [row[0] for row in agg["data"]] == ["react", "direct"]
+    assert len(tasks["data"]) == 6 and len(store.eval_rows(first)) == 6
+    upload = tmp_path / "mine.jsonl"
+    upload.write_text('{"question": "What is 2 + 3?", "answer": "5"}\n{"question": "What is 3 + 4?", "answer": "7"}\n')
+    from gradio_client import handle_file
+
+    _, agg2, _, tasks2, second = client.predict("demo:dev", handle_file(str(upload)), ["direct"], "tiny", 5, 1,
+                                                api_name="/evaluate")
+    assert len(tasks2["data"]) == 2 and second != first
+    table, _fig = client.predict(first, second, api_name="/compare_evals")
+    assert "mode" in table["headers"] and len(table["data"]) == 2
+
+
+def test_a_malformed_upload_is_refused_before_anything_runs(served, client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q"}\n')
+    before = len(served[2].list_evals())
+    with pytest.raises(AppError, match="bad.jsonl:1: field 'answer' is missing"):
+        client.predict("demo:dev", handle_file(str(bad)), ["direct"], "tiny", 5, 1, api_name="/evaluate")
+    assert len(served[2].list_evals()) == before

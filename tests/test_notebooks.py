@@ -8,12 +8,12 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def execute(name: str, model: str | None, tmp_path) -> "object":
+def execute(name: str, model: str | None, tmp_path, **extra_env: str) -> "object":
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    env = {"WORKBENCH_MODEL": model or ""}
+    env = {"WORKBENCH_MODEL": model or "", **extra_env}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -41,3 +41,18 @@ def test_quickstart_runs_on_the_embedded_model(tmp_path):
     nb = execute("01_quickstart.ipynb", None, tmp_path)
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "SmolLM2-135M-Instruct" in text
+
+
+def test_evaluation_notebook_runs_on_the_tiny_model(tmp_path):
+    nb = execute("02_evaluation.ipynb", "tiny", tmp_path, WORKBENCH_EVAL_LIMIT="5")
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
+    assert "20 results" in "".join(o.get("text", "") for o in outputs)
+
+
+@pytest.mark.real_model
+def test_evaluation_notebook_runs_on_the_embedded_model(tmp_path):
+    nb = execute("02_evaluation.ipynb", None, tmp_path, WORKBENCH_EVAL_LIMIT="2")
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]

@@ -13,9 +13,11 @@ imported inside the function that needs it.
 from .agent import Agent, AgentConfig, validate_task
 from .calculator import calculate
 from .corpus import Corpus, Document, Hit, MiniLMEncoder
+from .datasets import Suite, list_builtin_suites, load_suite
 from .errors import (
     CalculatorError,
     ConfigError,
+    DatasetError,
     CorpusError,
     InputError,
     ModelLoadError,
@@ -29,6 +31,7 @@ from .errors import (
     WorkbenchError,
     WorldError,
 )
+from .evaluation import EVAL_MODES, EvalConfig, EvalResult, evaluate
 from .generation import DecodeSession, Generation, GenerationConfig, NaiveSession
 from .models import DEFAULT_MODEL, LoadedModel, load_model, tiny_model
 from .parsing import ParsedStep, parse_action, parse_answer, parse_step
@@ -46,6 +49,10 @@ __all__ = [
     "AgentConfig",
     "CalculatorError",
     "ConfigError",
+    "DatasetError",
+    "EVAL_MODES",
+    "EvalConfig",
+    "EvalResult",
     "Corpus",
     "CorpusError",
     "DEFAULT_MODEL",
@@ -70,6 +77,7 @@ __all__ = [
     "RunSummary",
     "ScriptedModel",
     "Segment",
+    "Suite",
     "Step",
     "Store",
     "StoreError",
@@ -87,10 +95,13 @@ __all__ = [
     "WorldError",
     "calculate",
     "default_tools",
+    "evaluate",
     "generate_world",
+    "list_builtin_suites",
     "list_presets",
     "load_model",
     "load_prompt",
+    "load_suite",
     "load_tasks",
     "load_world",
     "parse_action",

@@ -277,17 +277,22 @@ class Agent:
         t0 = time.perf_counter()
         if parsed.error:
             step.error = step.observation = parsed.error
+            step.error_kind = "invalid_action"
         elif parsed.action.name == FINISH and parsed.action.argument:
             step.answer, step.run_end = parsed.action.argument, "finished"
         elif parsed.action.name == FINISH:
             step.error = step.observation = "finish needs the answer inside the brackets: finish[answer]."
+            step.error_kind = "invalid_action"
         elif repeated:
             step.error = step.observation = "You repeated the previous action. Give your final answer now."
+            step.error_kind = "repeat"
         else:
             try:
                 step.observation = self.tools.run(parsed.action.name, parsed.action.argument, ctx)
+                if parsed.action.name == "search" and ctx.document is not None:
+                    step.opened = ctx.document.title
             except ToolError as err:
-                step.error, step.observation = str(err), f"Error: {err}"
+                step.error, step.observation, step.error_kind = str(err), f"Error: {err}", "tool"
         step.t_tool = time.perf_counter() - t0
         step.t_total += step.t_tool
 

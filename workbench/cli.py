@@ -2,6 +2,8 @@
 
     workbench serve [--host 127.0.0.1] [--port 7860] [--model SPEC]
     workbench run "When was Varnholt founded?" [--mode react|cot|act|direct] [--model SPEC] [--json]
+    workbench eval --suite demo:test --modes react,cot,act,direct [--model SPEC] [--limit N]
+    workbench evals
     workbench world [--seed 0] [--out demo_data]
     workbench runs [--limit 20] [--search TEXT]
     workbench show RUN_ID [--json]
@@ -45,6 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--json", action="store_true", help="print the whole trace as JSON at the end (steps go to stderr)")
     run.add_argument("--no-save", action="store_true", help="do not save the run in the store")
+
+    ev = sub.add_parser("eval", help="evaluate modes on a task suite; prints the aggregate table",
+                        description="Runs every task in every mode. Runs again with the same settings resume. "
+                                    "Under `accelerate launch --num_processes N` the processes share the tasks.")
+    ev.add_argument("--suite", default="demo:test",
+                    help="demo:SPLIT[:TYPES], demo-fever:SPLIT, hotpotqa:PATH, fever:PATH, jsonl:PATH or a file")
+    ev.add_argument("--modes", default="react,cot,act,direct",
+                    help="comma-separated: react, cot, act, direct, cot_sc, react_cot_sc, cot_sc_react")
+    ev.add_argument("--model", default=None, help="a Hugging Face id, a local folder, or 'tiny'")
+    ev.add_argument("--limit", type=int, default=None, help="at most this many tasks, spread over task types")
+    ev.add_argument("--k", type=int, default=5, help="samples for cot_sc and the hybrids")
+    ev.add_argument("--max-steps", type=int, default=8)
+    ev.add_argument("--max-new-tokens", type=int, default=128)
+    ev.add_argument("--run-id", default=None, help="continue this evaluation (default: derived from the settings)")
+    ev.add_argument("--fresh", action="store_true", help="start a new evaluation instead of resuming")
+    ev.add_argument("--by-type", action="store_true", help="also print the table by mode and task type")
+    ev.add_argument("--csv", default=None, help="write the per-task table to this CSV file")
+    ev.add_argument("--json", default=None, help="write the rows and the aggregate to this JSON file")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("evals", help="list evaluation runs, newest first")
 
     world = sub.add_parser("world", help="generate the demo world (encyclopedia and task suites)")
     world.add_argument("--seed", type=int, default=0)
@@ -111,6 +134,34 @@ def _cmd_run(args, store_path) -> int:
     return 0
 
 
+def _cmd_eval(args) -> int:
+    from .evaluation import EvalConfig, evaluate
+    from .models import load_model
+    from .store import Store
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    config = EvalConfig(max_steps=args.max_steps, max_new_tokens=args.max_new_tokens, sc_samples=args.k)
+    lm = load_model(args.model)
+    result = evaluate(args.suite, modes, lm, config=config, store=Store(args.store), run_id=args.run_id,
+                      limit=args.limit, fresh=args.fresh, progress=not args.quiet)
+    import os
+
+    if os.environ.get("RANK", "0") != "0":  # under accelerate, the main process reports
+        return 0
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(f"evaluation {result.run_id}: {args.suite} · {len(result.rows)} results · model {result.model}")
+        print(result.aggregate().to_string(index=False))
+        if args.by_type:
+            print(result.aggregate(by_type=True).to_string(index=False))
+    if args.csv:
+        print(f"wrote {result.to_csv(args.csv)}")
+    if args.json:
+        print(f"wrote {result.to_json(args.json)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -123,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "run":
             return _cmd_run(args, args.store)
+        if args.command == "eval":
+            return _cmd_eval(args)
         if args.command == "world":
             from .world import write_world
 
@@ -132,6 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .store import Store
 
         store = Store(args.store)
+        if args.command == "evals":
+            import pandas as pd
+
+            rows = store.list_evals()
+            print(pd.DataFrame(rows).to_string(index=False) if rows else "no evaluations stored yet")
+            return 0
         if args.command == "runs":
             df = store.runs_dataframe(limit=args.limit, search=args.search)
             print(df.to_string(index=False) if len(df) else "no runs stored yet")

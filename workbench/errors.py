@@ -6,7 +6,8 @@ failures of the *caller* or the environment: bad input, a missing model, a corru
 
     WorkbenchError
     ├── InputError            bad user input (empty instruction, out-of-range setting, bad file)
-    │   └── ConfigError       a configuration value out of range or of the wrong type
+    │   ├── ConfigError       a configuration value out of range or of the wrong type
+    │   └── DatasetError      a task file that is malformed (names the line and the field)
     ├── ModelLoadError        a model could not be loaded
     │   └── ModelNotFoundError   an id or folder that is not available offline
     ├── PromptError           a prompt template that cannot be rendered
@@ -26,6 +27,7 @@ __all__ = [
     "WorkbenchError",
     "InputError",
     "ConfigError",
+    "DatasetError",
     "ModelLoadError",
     "ModelNotFoundError",
     "PromptError",
@@ -50,6 +52,10 @@ class InputError(WorkbenchError, ValueError):
 
 class ConfigError(InputError):
     """A configuration value that is out of range or of the wrong type."""
+
+
+class DatasetError(InputError):
+    """A task or benchmark file that cannot be read: the message names the line and the field."""
 
 
 class ModelLoadError(WorkbenchError):

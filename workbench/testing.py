@@ -12,7 +12,7 @@ real model uses, so the agent, the store and the app can be tested exactly and i
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .generation import Generation, GenerationConfig, StopFn, trim_to_cut
 from .models import tiny_model
@@ -45,7 +45,7 @@ class ScriptedSession:
         config = config or GenerationConfig(max_new_tokens=max_new_tokens)
         if cancel is not None and cancel.is_set():
             return Generation(text="", stop="cancelled", prompt_tokens=self.n_tokens)
-        text = self.model.next_completion()
+        text = self.model.next_completion("".join(seg.text for seg in self.segments))
         tokens = _PIECE.findall(text)[: config.max_new_tokens]
         pieces = ["".join(tokens[: i + 1]) for i in range(len(tokens))]
         reason = "script"
@@ -75,19 +75,25 @@ class ScriptedSession:
 class ScriptedModel:
     """A stand-in model that replays ``completions`` in order, one per generate call.
 
-    When the script runs out it repeats ``fallback`` (by default an action that finishes).
+    ``completions`` may instead be a function of the prompt so far that returns the completion,
+    for tests that need answers depending on the task (evaluation, concurrency). When a list runs
+    out, ``fallback`` is repeated (by default an action that finishes with no answer).
     """
 
-    def __init__(self, completions: Iterable[str], name: str = "scripted", fallback: str = "Action: finish[]") -> None:
-        self.completions = list(completions)
+    def __init__(self, completions: Iterable[str] | Callable[[str], str], name: str = "scripted",
+                 fallback: str = "Action: finish[]") -> None:
+        self.respond = completions if callable(completions) else None
+        self.completions = [] if callable(completions) else list(completions)
         self.name = name
         self.fallback = fallback
         self.calls = 0
 
-    def next_completion(self) -> str:
-        text = self.completions[self.calls] if self.calls < len(self.completions) else self.fallback
+    def next_completion(self, prompt: str = "") -> str:
         self.calls += 1
-        return text
+        if self.respond is not None:
+            return self.respond(prompt)
+        n = self.calls - 1
+        return self.completions[n] if n < len(self.completions) else self.fallback
 
     def new_session(self) -> ScriptedSession:
         return ScriptedSession(self)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pandas is imported only when a table is asked for
     import pandas as pd
 
-__all__ = ["Segment", "ToolCall", "Step", "Trace", "GoldStep", "Task", "SEGMENT_KINDS", "STOP_REASONS", "TASK_TYPES"]
+__all__ = ["Segment", "ToolCall", "Step", "Trace", "GoldStep", "Task", "SEGMENT_KINDS", "STOP_REASONS", "TASK_TYPES", "FEVER_LABELS"]
 
 # What a piece of the prompt is. Attribution groups scores by these kinds.
 SEGMENT_KINDS = (
@@ -100,7 +100,9 @@ class Step:
     thought: str | None = None
     action: ToolCall | None = None
     observation: str | None = None
+    opened: str | None = None  # the title of the article a search opened (for supporting-fact recall)
     error: str | None = None  # what went wrong, as shown to the model
+    error_kind: str = ""  # "invalid_action" (unreadable / unknown / empty) | "tool" (a tool failed) | "repeat"
     answer: str | None = None  # set when this step finishes the run
     token_ids: list[int] = field(default_factory=list)  # generated ids, exactly as decoded
     tokens: list[str] = field(default_factory=list)  # each generated id as text
@@ -252,6 +254,8 @@ def _step_row(s: Step) -> dict[str, Any]:
 
 # The kinds of task in a suite.
 TASK_TYPES = ("single_hop", "bridge", "comparison", "numeric", "arithmetic")
+# The labels of a FEVER-style claim.
+FEVER_LABELS = ("SUPPORTS", "REFUTES", "NOT ENOUGH INFO")
 
 
 @dataclass

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 from .types import Step, Trace
 
 if TYPE_CHECKING:
+    import pandas as pd
     import plotly.graph_objects as go
 
-__all__ = ["step_timeline", "token_confidence", "KIND_COLORS", "PHASE_COLORS"]
+__all__ = ["step_timeline", "token_confidence", "mode_bars", "compare_evals", "KIND_COLORS", "PHASE_COLORS"]
 
 # One colour per segment kind, shared by every view so a reader learns them once.
 KIND_COLORS = {
@@ -85,4 +86,38 @@ def token_confidence(step: Step) -> "go.Figure":
                            hovertemplate="%{x}<br>p = %{y:.3f}<extra></extra>"))
     fig.update_layout(title=f"Step {step.index}: probability of each generated token", yaxis=dict(range=[0, 1], title="p"),
                       xaxis=dict(showticklabels=len(probs) <= 40), height=300, margin=dict(l=10, r=10, t=40, b=30))
+    return fig
+
+
+def mode_bars(by_type: "pd.DataFrame", metric: str = "success") -> "go.Figure":
+    """An evaluation's ``metric`` by mode (bars) and task type (groups), from aggregate(by mode, type)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    if by_type is None or len(by_type) == 0:
+        fig.update_layout(title="No results yet")
+        return fig
+    types = list(dict.fromkeys(by_type["type"]))
+    for mode in dict.fromkeys(by_type["mode"]):
+        part = by_type[by_type["mode"] == mode].set_index("type")
+        fig.add_trace(go.Bar(name=mode, x=types, y=[float(part[metric].get(t, 0.0)) for t in types],
+                             customdata=[int(part["tasks"].get(t, 0)) for t in types],
+                             hovertemplate=f"{mode} · %{{x}}<br>{metric} %{{y:.2f}} over %{{customdata}} tasks<extra></extra>"))
+    fig.update_layout(barmode="group", title=f"{metric} by mode and task type", yaxis=dict(range=[0, 1], title=metric),
+                      height=380, margin=dict(l=10, r=10, t=50, b=30), legend=dict(orientation="h", y=1.12))
+    return fig
+
+
+def compare_evals(a: "pd.DataFrame", b: "pd.DataFrame", label_a: str, label_b: str,
+                  metric: str = "success") -> "go.Figure":
+    """Two evaluations side by side: ``metric`` per mode (aggregate by mode of each)."""
+    import plotly.graph_objects as go
+
+    modes = list(dict.fromkeys([*a["mode"], *b["mode"]]))
+    fig = go.Figure()
+    for label, agg in ((label_a, a), (label_b, b)):
+        part = agg.set_index("mode")
+        fig.add_trace(go.Bar(name=label, x=modes, y=[float(part[metric].get(m, 0.0)) for m in modes]))
+    fig.update_layout(barmode="group", title=f"{metric} by mode: {label_a} vs {label_b}", height=360,
+                      yaxis=dict(range=[0, 1], title=metric), margin=dict(l=10, r=10, t=50, b=30))
     return fig

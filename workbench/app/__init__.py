@@ -35,6 +35,7 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
     """The Blocks app. ``model`` is the default model spec (None: the embedded SmolLM2)."""
     import gradio as gr
 
+    from .eval_tab import build_eval_tab
     from .history_tab import build_history_tab
     from .run_tab import build_run_tab
 
@@ -47,6 +48,8 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
         with gr.Tabs() as tabs:
             with gr.Tab("Run", id="run"):
                 run = build_run_tab(ctx)
+            with gr.Tab("Evaluate", id="evaluate"):
+                build_eval_tab(ctx, run["outputs"], tabs)
             with gr.Tab("History", id="history"):
                 build_history_tab(ctx, run["outputs"], tabs)
     demo.workbench_context = ctx  # for tests and embedding

@@ -1,0 +1,141 @@
+"""The Evaluate tab: run a suite in several modes with progress, see the tables and the chart,
+open any task's trace in the Run tab, and compare two evaluations side by side."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any, Iterator
+
+import gradio as gr  # this module is imported only by build_app, never by `import workbench`
+
+from ..datasets import list_builtin_suites, load_suite
+from ..evaluation import EVAL_MODES, EvalConfig, aggregate, evaluate
+from ..viz import compare_evals, mode_bars
+from .context import AppContext, describe_error
+from .history_tab import open_run
+
+__all__ = ["build_eval_tab", "run_evaluation", "per_task_table", "compare_tables"]
+
+_TASK_COLUMNS = ["task_id", "type", "mode", "success", "answer", "gold", "steps", "invalid_actions", "tool_errors",
+                 "wall_time", "trace"]
+
+
+def per_task_table(rows: list[dict[str, Any]]) -> Any:
+    """The per-task rows as shown: one line per (task, mode), its first trace id to open."""
+    import pandas as pd
+
+    table = pd.DataFrame([{**r, "trace": (r.get("trace_ids") or [""])[0]} for r in rows], columns=_TASK_COLUMNS)
+    return table.round({"wall_time": 2})
+
+
+def run_evaluation(ctx: AppContext, suite_spec: str, upload: str | None, modes: list[str], model_label: str,
+                   limit: float, k: float) -> Iterator[tuple[Any, ...]]:
+    """Stream (status, aggregate, chart, per-task table, eval id) while the evaluation runs."""
+    try:
+        suite = load_suite(upload or suite_spec, limit=int(limit))
+        lm = ctx.models.get(model_label)
+        config = EvalConfig(sc_samples=int(k))
+        if not modes:
+            raise ValueError(f"Pick at least one mode: {', '.join(EVAL_MODES)}.")
+    except Exception as err:
+        raise gr.Error(describe_error(err)) from err
+    updates: queue.Queue = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = evaluate(suite, modes, lm, config=config, store=ctx.store,
+                                         progress=lambda n, total, row: updates.put((n, total, row)))
+        except Exception as err:  # shown to the user; the app keeps serving
+            outcome["error"] = err
+        finally:
+            updates.put(None)
+
+    import pandas as pd
+
+    threading.Thread(target=work, daemon=True, name="evaluation").start()
+    rows: list[dict[str, Any]] = []
+    total = len(suite) * len(modes)
+    yield (f"Running {total} runs of {suite.name} …", None, None, None, "")
+    while (item := updates.get()) is not None:
+        n, todo, row = item
+        rows.append(row)
+        yield (f"{n} / {todo} runs done · last: {row['task_id']} in {row['mode']} → "
+               f"{'✓' if row['success'] else '✗'}", aggregate(pd.DataFrame(rows)), None, per_task_table(rows), "")
+    if "error" in outcome:
+        raise gr.Error(f"The evaluation stopped: {describe_error(outcome['error'])}")
+    result = outcome["result"]
+    yield (f"Done: evaluation `{result.run_id}` · {len(result.rows)} results · model `{result.model}`",
+           result.aggregate(), mode_bars(result.aggregate(by_type=True)), per_task_table(result.rows), result.run_id)
+
+
+def compare_tables(ctx: AppContext, first: str | None, second: str | None) -> tuple[Any, Any]:
+    """Side-by-side aggregate of two stored evaluations, and a grouped bar chart."""
+    import pandas as pd
+
+    if not first or not second:
+        raise gr.Error("Pick two evaluations to compare.")
+    try:
+        aggs = [aggregate(pd.DataFrame(ctx.store.eval_rows(run_id))) for run_id in (first, second)]
+    except Exception as err:
+        raise gr.Error(describe_error(err)) from err
+    merged = aggs[0].merge(aggs[1], on="mode", how="outer", suffixes=(f" ({first[-6:]})", f" ({second[-6:]})"))
+    return merged, compare_evals(aggs[0], aggs[1], first, second)
+
+
+def _eval_choices(ctx: AppContext) -> list[tuple[str, str]]:
+    return [(f"{e['id']} · {e['suite']} · {e['modes']} · {e['model']} · {e['done']}/{e['items']}", e["id"])
+            for e in ctx.store.list_evals()]
+
+
+def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> None:
+    with gr.Row():
+        with gr.Column(scale=2):
+            suite = gr.Dropdown(list_builtin_suites(), value="demo:dev", label="Suite", elem_id="wb-eval-suite")
+            upload = gr.File(label="…or upload a suite: HotpotQA JSON, FEVER JSONL, or JSONL of {question, answer}",
+                             file_types=[".json", ".jsonl"], type="filepath", elem_id="wb-eval-upload")
+        with gr.Column(scale=2):
+            modes = gr.CheckboxGroup(list(EVAL_MODES), value=["react", "cot", "act", "direct"], label="Modes",
+                                     elem_id="wb-eval-modes")
+            model = gr.Dropdown(ctx.models.choices(), value=ctx.models.default, allow_custom_value=True, label="Model")
+            with gr.Row():
+                limit = gr.Slider(1, 200, value=10, step=1, label="Tasks (spread over task types)")
+                k = gr.Slider(1, 10, value=5, step=1, label="k samples (cot_sc and hybrids)")
+    run_btn = gr.Button("Evaluate", variant="primary", elem_id="wb-eval-run")
+    status = gr.Markdown(elem_id="wb-eval-status")
+    eval_id = gr.Textbox(label="Evaluation id", interactive=False, elem_id="wb-eval-id")
+    with gr.Row():
+        agg = gr.Dataframe(label="By mode", interactive=False, elem_id="wb-eval-agg")
+        chart = gr.Plot(label="Success by mode and task type")
+    tasks = gr.Dataframe(label="Per task — click a row to open its trace in the Run tab", interactive=False,
+                         wrap=True, elem_id="wb-eval-tasks")
+    trace_id = gr.Textbox(visible=False)
+    with gr.Accordion("Compare two evaluations", open=False):
+        with gr.Row():
+            first = gr.Dropdown(_eval_choices(ctx), label="First evaluation", elem_id="wb-cmp-a", allow_custom_value=True)
+            second = gr.Dropdown(_eval_choices(ctx), label="Second evaluation", elem_id="wb-cmp-b",
+                                 allow_custom_value=True)
+            refresh = gr.Button("Refresh list", scale=0)
+        compare_btn = gr.Button("Compare", elem_id="wb-compare")
+        cmp_table = gr.Dataframe(label="Side by side", interactive=False)
+        cmp_chart = gr.Plot()
+
+    def _run(suite, upload, modes, model, limit, k):
+        yield from run_evaluation(ctx, suite, upload, modes, model, limit, k)
+
+    def _pick(table, evt: gr.SelectData):
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        return str(table.iloc[row]["trace"]) if table is not None and len(table) > row else ""
+
+    def _refresh():
+        choices = _eval_choices(ctx)
+        return gr.update(choices=choices), gr.update(choices=choices)
+
+    run_btn.click(_run, [suite, upload, modes, model, limit, k], [status, agg, chart, tasks, eval_id],
+                  api_name="evaluate", concurrency_limit=1).then(_refresh, None, [first, second], api_name=False)
+    tasks.select(_pick, [tasks], [trace_id], api_name=False).then(
+        lambda t: (*open_run(ctx, t), gr.Tabs(selected="run")), [trace_id], [*run_outputs, tabs], api_name=False)
+    refresh.click(_refresh, None, [first, second], api_name=False)
+    compare_btn.click(lambda a, b: compare_tables(ctx, a, b), [first, second], [cmp_table, cmp_chart],
+                      api_name="compare_evals")

@@ -1,0 +1,324 @@
+"""The evaluation harness: every task of a suite in every mode, scored, stored and resumable.
+
+Modes are the ReAct paper's: ``react``, ``cot``, ``act``, ``direct``, chain of thought with
+self-consistency (``cot_sc``: k sampled chains, majority answer) and the paper's two hybrids,
+``react_cot_sc`` (ReAct, backing off to CoT-SC when it does not finish within its steps) and
+``cot_sc_react`` (CoT-SC, backing off to ReAct when the majority is weak).
+
+    >>> result = evaluate("demo:test", ["react", "cot"], load_model(), limit=10)   # doctest: +SKIP
+    >>> result.aggregate()                                                        # doctest: +SKIP
+
+Every (task, mode) result and its traces are written to the store in one transaction as soon as
+they exist, so a killed evaluation continues where it stopped: run the same call again (the run
+id is derived from the suite, modes, model and settings), and nothing is run twice or lost.
+Several processes can share the work (``accelerate launch``): each takes every n-th item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .agent import Agent
+from .datasets import Suite, load_suite, normalize_fever_label, supporting_recall
+from .errors import ConfigError, InputError
+from .prompts import list_presets
+from .store import Store
+from .types import Task, Trace
+
+__all__ = ["EVAL_MODES", "EvalConfig", "EvalResult", "evaluate", "run_item", "normalize_answer", "exact_match",
+           "f1_score", "aggregate", "eval_run_id"]
+
+EVAL_MODES = ("react", "cot", "act", "direct", "cot_sc", "react_cot_sc", "cot_sc_react")
+
+
+@dataclass
+class EvalConfig:
+    """Settings of an evaluation; all of them are part of its run id."""
+
+    max_steps: int = 8  # steps per react / act run
+    max_new_tokens: int = 128  # generated tokens per step
+    sc_samples: int = 5  # k: chains sampled by cot_sc
+    sc_temperature: float = 0.7  # sampling temperature of cot_sc
+    sc_threshold: float = 0.5  # cot_sc_react backs off to react when the majority share is below this
+    seed: int = 0  # base seed of the sampled chains
+    retrieval: str = "bm25"  # search ranking when no title matches exactly
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.sc_samples <= 64:
+            raise ConfigError(f"sc_samples (k) must be between 1 and 64, got {self.sc_samples}.")
+        if not 0.0 < self.sc_threshold <= 1.0:
+            raise ConfigError(f"sc_threshold must be in (0, 1], got {self.sc_threshold}.")
+        if not 0.0 < self.sc_temperature <= 2.0:
+            raise ConfigError(f"sc_temperature must be in (0, 2], got {self.sc_temperature}.")
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def normalize_answer(text: str | None) -> str:
+    """The standard answer normalisation (SQuAD, HotpotQA): lower case, no punctuation or articles."""
+    text = (text or "").lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def _golds(task: Task) -> list[str]:
+    return [task.answer, *task.aliases]
+
+
+def exact_match(prediction: str | None, golds: Iterable[str]) -> float:
+    pred = normalize_answer(prediction)
+    return float(any(pred == normalize_answer(g) for g in golds))
+
+
+def f1_score(prediction: str | None, golds: Iterable[str]) -> float:
+    """Token F1 against the best-matching gold answer."""
+    pred = normalize_answer(prediction).split()
+    best = 0.0
+    for gold in golds:
+        ref = normalize_answer(gold).split()
+        common = sum((Counter(pred) & Counter(ref)).values())
+        if common:
+            precision, recall = common / len(pred), common / len(ref)
+            best = max(best, 2 * precision * recall / (precision + recall))
+        elif not pred and not ref:
+            best = 1.0
+    return best
+
+
+# ------------------------------------------------------------------ one item
+
+
+def _prompt(mode: str, kind: str) -> str | None:
+    """The preset for a mode on a suite kind: FEVER suites use the *-fever presets when they exist."""
+    name = f"{mode}-fever"
+    return name if kind == "fever" and name in list_presets() else None
+
+
+def _question(task: Task, kind: str) -> str:
+    return f"Claim: {task.question}" if kind == "fever" else task.question
+
+
+def _agent(model: Any, suite: Suite, task: Task, mode: str, config: EvalConfig, **overrides: Any) -> Agent:
+    settings = dict(mode=mode, max_steps=config.max_steps, max_new_tokens=config.max_new_tokens,
+                    retrieval=config.retrieval)
+    settings.update(overrides)
+    return Agent(model, corpus=suite.corpus_for(task), prompt=_prompt(mode, suite.kind), **settings)
+
+
+def _answer_of(trace: Trace, kind: str) -> str | None:
+    return normalize_fever_label(trace.answer or "") if kind == "fever" else trace.answer
+
+
+def _self_consistency(model, suite, task, config) -> tuple[str | None, list[Trace], float]:
+    """k sampled chains of thought; the majority answer and the share of chains that gave it."""
+    traces, answers = [], []
+    for i in range(config.sc_samples):
+        agent = _agent(model, suite, task, "cot", config, temperature=config.sc_temperature, seed=config.seed + i)
+        trace = agent.run(_question(task, suite.kind))
+        traces.append(trace)
+        answer = _answer_of(trace, suite.kind)
+        if answer:
+            answers.append(answer)
+    if not answers:
+        return None, traces, 0.0
+    counts = Counter(normalize_answer(a) for a in answers)
+    top, n = counts.most_common(1)[0]
+    winner = next(a for a in answers if normalize_answer(a) == top)  # the first spelling of the majority
+    return winner, traces, n / config.sc_samples
+
+
+def run_item(model: Any, suite: Suite, task: Task, mode: str, config: EvalConfig | None = None
+             ) -> tuple[dict[str, Any], list[Trace]]:
+    """Run one task in one mode; returns its metrics row and every trace it produced."""
+    config = config or EvalConfig()
+    if mode not in EVAL_MODES:
+        raise InputError(f"Unknown evaluation mode {mode!r}. Available: {', '.join(EVAL_MODES)}.")
+    t0 = time.perf_counter()
+    backed_off, majority = False, None
+    if mode in ("react", "cot", "act", "direct"):
+        traces = [_agent(model, suite, task, mode, config).run(_question(task, suite.kind))]
+        answer = _answer_of(traces[0], suite.kind)
+    elif mode == "cot_sc":
+        answer, traces, majority = _self_consistency(model, suite, task, config)
+    elif mode == "react_cot_sc":
+        traces = [_agent(model, suite, task, "react", config).run(_question(task, suite.kind))]
+        answer = _answer_of(traces[0], suite.kind)
+        if traces[0].stop_reason != "finished":
+            backed_off = True
+            answer, more, majority = _self_consistency(model, suite, task, config)
+            traces += more
+    else:  # cot_sc_react
+        answer, traces, majority = _self_consistency(model, suite, task, config)
+        if majority < config.sc_threshold:
+            backed_off = True
+            react = _agent(model, suite, task, "react", config).run(_question(task, suite.kind))
+            traces.append(react)
+            answer = _answer_of(react, suite.kind)
+    wall = time.perf_counter() - t0
+    for trace in traces:
+        trace.gold, trace.meta = task.answer, {**trace.meta, "task_id": task.id, "suite": suite.name, "eval_mode": mode}
+    steps = [s for t in traces for s in t.steps if s.kind != "halt"]
+    golds = _golds(task)
+    em = float(answer == task.answer) if suite.kind == "fever" else exact_match(answer, golds)
+    acting = next((t for t in traces if t.mode in ("react", "act")), None)  # the run that searched, if any
+    recall = supporting_recall(task, acting) if acting is not None else None
+    row = {
+        "task_id": task.id, "type": task.type or suite.kind, "mode": mode, "question": task.question,
+        "gold": task.answer, "answer": answer, "em": em,
+        "f1": em if suite.kind == "fever" else f1_score(answer, golds), "success": em,
+        "finished": any(t.stop_reason == "finished" for t in traces), "steps": len(steps),
+        "invalid_actions": sum(s.error_kind == "invalid_action" for s in steps),
+        "tool_errors": sum(s.error_kind == "tool" for s in steps),
+        "wall_time": wall, "tokens": sum(t.generated_tokens for t in traces),
+        "supporting_recall": recall, "backed_off": backed_off, "majority": majority,
+        "trace_ids": [t.id for t in traces], "stop_reason": traces[-1].stop_reason if traces else "",
+    }
+    return row, traces
+
+
+# ------------------------------------------------------------------ tables
+
+
+def aggregate(table: Any, by: tuple[str, ...] = ("mode",)) -> Any:
+    """Per mode (or mode and type): EM, F1, success, steps, invalid-action and tool-error rates, time, tokens."""
+    import pandas as pd
+
+    if table is None or len(table) == 0:
+        return pd.DataFrame(columns=[*by, "tasks", "em", "f1", "success", "steps", "invalid_action_rate",
+                                     "tool_error_rate", "wall_time", "tokens", "supporting_recall"])
+    grouped = table.groupby(list(by), sort=False)
+    out = grouped.agg(tasks=("task_id", "count"), em=("em", "mean"), f1=("f1", "mean"), success=("success", "mean"),
+                      steps=("steps", "mean"), invalid=("invalid_actions", "sum"), tool=("tool_errors", "sum"),
+                      n_steps=("steps", "sum"), wall_time=("wall_time", "mean"), tokens=("tokens", "mean"),
+                      supporting_recall=("supporting_recall", "mean")).reset_index()
+    denominator = out["n_steps"].where(out["n_steps"] > 0, 1)
+    out["invalid_action_rate"] = out.pop("invalid") / denominator
+    out["tool_error_rate"] = out.pop("tool") / denominator
+    out = out.drop(columns=["n_steps"])
+    order = [m for m in EVAL_MODES if m in set(out["mode"])]
+    out["mode"] = pd.Categorical(out["mode"], categories=order, ordered=True)
+    out = out.sort_values(list(by)).reset_index(drop=True)
+    out["mode"] = out["mode"].astype(str)
+    cols = [*by, "tasks", "em", "f1", "success", "steps", "invalid_action_rate", "tool_error_rate", "wall_time",
+            "tokens", "supporting_recall"]
+    return out[cols].round(4)
+
+
+@dataclass
+class EvalResult:
+    """The rows of one evaluation run (all of them, including those done before a resume)."""
+
+    run_id: str
+    suite: str
+    modes: list[str]
+    model: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def table(self) -> Any:
+        """One row per (task, mode)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+    def aggregate(self, by_type: bool = False) -> Any:
+        return aggregate(self.table, ("mode", "type") if by_type else ("mode",))
+
+    def to_csv(self, path: str | Path) -> Path:
+        path = Path(path)
+        self.table.to_csv(path, index=False)
+        return path
+
+    def to_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        data = {"run_id": self.run_id, "suite": self.suite, "modes": self.modes, "model": self.model,
+                "config": self.config, "aggregate": self.aggregate().to_dict(orient="records"), "rows": self.rows}
+        path.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+        return path
+
+
+def eval_run_id(suite: str, modes: Iterable[str], model: str, config: EvalConfig, limit: int | None,
+                fresh: bool = False) -> str:
+    """The same evaluation asked for again gets the same id, so it resumes; ``fresh`` starts a new one."""
+    key = json.dumps({"suite": suite, "modes": list(modes), "model": model, "config": asdict(config), "limit": limit,
+                      "fresh": time.time_ns() if fresh else 0}, sort_keys=True)
+    return "eval-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _shard() -> tuple[int, int, Any]:
+    """(this process's index, number of processes, the accelerate state or None) under accelerate launch."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, None
+    import torch
+    from accelerate import PartialState
+
+    # Without a GPU, `accelerate launch --multi_gpu` still starts the processes (torchrun); they
+    # then talk over gloo on the CPU. Evaluation needs no collective but a barrier.
+    state = PartialState(cpu=not torch.cuda.is_available())
+    return state.process_index, state.num_processes, state
+
+
+def evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, config: EvalConfig | None = None,
+             store: Store | None = None, run_id: str | None = None, limit: int | None = None, fresh: bool = False,
+             progress: Callable[[int, int, dict[str, Any]], None] | bool = False,
+             shard: tuple[int, int] | None = None) -> EvalResult:
+    """Run every task of ``suite`` in every mode; results and traces go to ``store`` as they finish.
+
+    ``progress``: True for a tqdm bar, or a callback (done, total, row) per finished item.
+    ``shard``: (index, count) to take every count-th item; by default taken from ``accelerate launch``.
+    """
+    config = config or EvalConfig()
+    modes = list(modes)
+    unknown = [m for m in modes if m not in EVAL_MODES]
+    if not modes or unknown:
+        raise InputError(f"Unknown or no evaluation mode(s) {unknown or modes}. Available: {', '.join(EVAL_MODES)}.")
+    if isinstance(suite, str):
+        suite = load_suite(suite)
+    suite = suite.limit(limit)
+    model_name = str(getattr(model, "name", type(model).__name__))
+    run_id = run_id or eval_run_id(suite.name, modes, model_name, config, limit, fresh)
+    store = store or Store()
+    index, count, state = shard + (None,) if shard else _shard()
+    items = [(t, m) for t in suite.tasks for m in modes]
+    if index == 0:
+        store.start_eval(run_id, suite.name, modes, model_name, asdict(config), len(items))
+    if state is not None:
+        state.wait_for_everyone()
+    done = store.eval_done(run_id)
+    mine = [(t, m) for i, (t, m) in enumerate(items) if i % count == index and (t.id, m) not in done]
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(mine), desc=f"eval {suite.name}" + (f" [{index + 1}/{count}]" if count > 1 else ""),
+                   unit="run")
+    for n, (task, mode) in enumerate(mine, 1):
+        row, traces = run_item(model, suite, task, mode, config)
+        row["process"] = index
+        store.save_eval_item(run_id, row, traces)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(success=f"{row['success']:.0f}", mode=mode)
+        elif callable(progress):
+            progress(n, len(mine), row)
+    if bar is not None:
+        bar.close()
+    if state is not None:
+        state.wait_for_everyone()
+    rows = store.eval_rows(run_id)
+    if index == 0 and len(rows) >= len(items):
+        store.finish_eval(run_id)
+    return EvalResult(run_id, suite.name, modes, model_name, rows, asdict(config))
