@@ -14,6 +14,7 @@ run with that reason recorded.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 import unicodedata
@@ -260,14 +261,19 @@ class Agent:
         if parsed.action is None and self.config.mode == "react" and step.stop != "cancelled":
             # A thought but no action: keep the thought and ask for the action, as the ReAct
             # paper's own code does ("Thought i: ...\nAction i:").
-            session.label_generated([("thought", f"thought {i}", len(step.completion))])
-            text = self._ask_for_action(session, step, text, action_h, cancel)
+            _spans(step, session.label_generated([("thought", f"thought {i}", len(step.completion))]),
+                   step.prompt_tokens, 0)
+            first = len(step.token_ids)
+            text, second_start = self._ask_for_action(session, step, text, action_h, cancel)
             parsed = parse_step(text, self.tools)
-            session.label_generated([("action", f"action {i}", len(step.action_completion))])
+            step.gen_split = first
+            _spans(step, session.label_generated([("action", f"action {i}", len(step.action_completion))]),
+                   second_start, first)
         else:
             split = max(0, parsed.thought_end - len(primer))
             parts = [("thought", f"thought {i}", split)] if split > 0 else []
-            session.label_generated(parts + [("action", f"action {i}", len(step.completion))])
+            _spans(step, session.label_generated(parts + [("action", f"action {i}", len(step.completion))]),
+                   step.prompt_tokens, 0)
         step.thought = parsed.thought if self.config.mode == "react" else None
         step.action = parsed.action
         return parsed, text
@@ -296,8 +302,10 @@ class Agent:
         step.t_tool = time.perf_counter() - t0
         step.t_total += step.t_tool
 
-    def _ask_for_action(self, session, step: Step, text: str, action_h: str, cancel) -> str:
-        """Feed ``\nAction N:`` after a thought that had no action, generate it, merge it into ``step``."""
+    def _ask_for_action(self, session, step: Step, text: str, action_h: str, cancel) -> tuple[str, int]:
+        """Feed ``\nAction N:`` after a thought that had no action, generate it, merge it into ``step``.
+
+        Returns the step's text so far and where the second generation began in the sequence."""
         sep = "" if text.endswith("\n") else "\n"
         more, _ = self._generate(session, f"{sep}{action_h}", react_stop, cancel, label="action primer")
         step.action_primer, step.action_completion = more.primer, more.completion
@@ -307,7 +315,7 @@ class Agent:
                      "t_total"):
             setattr(step, name, getattr(step, name) + getattr(more, name))
         step.stop = more.stop
-        return text + more.primer + more.completion
+        return text + more.primer + more.completion, more.prompt_tokens
 
     def _forced_finish(self, session, index: int, cancel) -> Step:
         """After a repeated action: prime ``finish[`` and take what the model writes as the answer."""
@@ -315,7 +323,7 @@ class Agent:
         finish = "Finish[" if self.prompt.style == "numbered" else "finish["
         stop = lambda text: next((i + (ch == "]") for i, ch in enumerate(text) if ch in "]\n"), None)  # noqa: E731
         step, text = self._generate(session, f"{action_h} {finish}", stop, cancel)
-        session.label_generated([("answer", f"answer {index}", len(step.completion))])
+        _spans(step, session.label_generated([("answer", f"answer {index}", len(step.completion))]), step.prompt_tokens, 0)
         step.index, step.kind, step.run_end = index, "forced_finish", "repeated_action"
         answer = step.completion.split("]")[0].strip()
         step.action = ToolCall(FINISH, answer, f"{finish}{step.completion}")
@@ -337,9 +345,11 @@ class Agent:
         if answer is None and self.config.mode == "direct":
             answer = step.completion.strip().split("\n")[0].strip() or None
         step.thought, step.answer = thought, answer
-        where = step.completion.rfind(answer) if answer else -1
-        session.label_generated([("thought", "thought 1", where), ("answer", "answer", len(step.completion))]
-                                if where > 0 else [("answer", "answer", len(step.completion))])
+        # The answer part starts at the last "Answer:" line (cot); in direct mode all of it is the answer.
+        lines = list(re.finditer(r"\n[ \t]*(?:final[ \t]+)?answer", step.completion, re.IGNORECASE))
+        where = lines[-1].start() if lines and answer else -1
+        parts = [("thought", "thought 1", where)] if where > 0 else []
+        _spans(step, session.label_generated(parts + [("answer", "answer", len(step.completion))]), step.prompt_tokens, 0)
         if step.stop == "cancelled":
             step.run_end = "cancelled"
         elif answer is None:
@@ -348,6 +358,12 @@ class Agent:
         else:
             step.run_end = "finished"
         yield step
+
+
+def _spans(step: Step, segments: list, gen_start: int, offset: int) -> None:
+    """Record where each labelled part (thought, action, answer) lies in ``step.token_ids``."""
+    for seg in segments:
+        step.target_spans[seg.kind] = [offset + seg.start - gen_start, offset + seg.end - gen_start]
 
 
 def _shift(cut: int | None, offset: int) -> int | None:

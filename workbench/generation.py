@@ -94,7 +94,7 @@ class Session(Protocol):
     def generate(self, max_new_tokens: int = 128, stop: StopFn | None = None,
                  config: GenerationConfig | None = None, cancel: "threading.Event | None" = None) -> Generation: ...
 
-    def label_generated(self, parts: list[tuple[str, str, int]]) -> None: ...
+    def label_generated(self, parts: list[tuple[str, str, int]]) -> list[Segment]: ...
 
 
 def trim_to_cut(pieces: list[str], cut: int) -> int:
@@ -172,20 +172,25 @@ class DecodeSession:
         self.segments.append(seg)
         return seg
 
-    def label_generated(self, parts: list[tuple[str, str, int]]) -> None:
-        """Label the last generation's ids: ``parts`` are (kind, label, end char offset) in order."""
+    def label_generated(self, parts: list[tuple[str, str, int]]) -> list[Segment]:
+        """Label the last generation's ids: ``parts`` are (kind, label, end char offset) in order.
+
+        Returns the segments made (their token spans index the whole sequence)."""
         gen_ids = self.ids[self._gen_start:]
         pieces = [self.tokenizer.decode(gen_ids[: i + 1]) for i in range(len(gen_ids))]
         text = self.tokenizer.decode(gen_ids)
         start_tok, start_char = self._gen_start, 0
+        made: list[Segment] = []
         for n, (kind, label, end_char) in enumerate(parts):
             last = n == len(parts) - 1
             end_char = len(text) if last else min(end_char, len(text))
             n_tok = len(gen_ids) if last else next((i + 1 for i, p in enumerate(pieces) if len(p) >= end_char), len(gen_ids))
             end_tok = self._gen_start + n_tok
             if end_char > start_char or end_tok > start_tok:
-                self.segments.append(Segment(kind, label, text[start_char:end_char], start_tok, end_tok))
+                made.append(Segment(kind, label, text[start_char:end_char], start_tok, end_tok))
+                self.segments.append(made[-1])
             start_tok, start_char = max(start_tok, end_tok), end_char
+        return made
 
     # --------------------------------------------------------------- model calls
     def _forward(self, ids: list[int], keep: int = 1):

@@ -61,15 +61,18 @@ class ScriptedSession:
         return Generation(text="".join(tokens), token_ids=ids, tokens=tokens, logprobs=[0.0] * len(tokens),
                           stop=reason, prompt_tokens=prompt_tokens, reused_tokens=prompt_tokens)
 
-    def label_generated(self, parts: list[tuple[str, str, int]]) -> None:
+    def label_generated(self, parts: list[tuple[str, str, int]]) -> list[Segment]:
         text = "".join(self._last)
         start_char, start_tok = 0, self._gen_start
+        made: list[Segment] = []
         for n, (kind, label, end_char) in enumerate(parts):
             end_char = len(text) if n == len(parts) - 1 else end_char
             n_tok = len(_PIECE.findall(text[:end_char]))
             if end_char > start_char:
-                self.segments.append(Segment(kind, label, text[start_char:end_char], start_tok, self._gen_start + n_tok))
+                made.append(Segment(kind, label, text[start_char:end_char], start_tok, self._gen_start + n_tok))
+                self.segments.append(made[-1])
             start_char, start_tok = end_char, self._gen_start + n_tok
+        return made
 
 
 class ScriptedModel:

@@ -105,6 +105,8 @@ class Step:
     error_kind: str = ""  # "invalid_action" (unreadable / unknown / empty) | "tool" (a tool failed) | "repeat"
     answer: str | None = None  # set when this step finishes the run
     token_ids: list[int] = field(default_factory=list)  # generated ids, exactly as decoded
+    target_spans: dict[str, list[int]] = field(default_factory=dict)  # "thought" / "action" / "answer" -> [a, b) in token_ids
+    gen_split: int = -1  # when the agent asked for the action: ids of the first generation (the rest came after action_primer)
     tokens: list[str] = field(default_factory=list)  # each generated id as text
     logprobs: list[float] = field(default_factory=list)  # log p of each generated id
     prompt_tokens: int = 0  # tokens in the context when generation started
