@@ -233,11 +233,13 @@ def run_workbench(agent: Agent, question: str) -> dict:
 
 
 def compare(lm, tasks: list[Task], max_steps: int = 8, smol_model=None, corpus=None,
-            log: Callable[[str], None] | None = print, warm_up: bool = True) -> list[dict]:
+            log: Callable[[str], None] | None = print, warm_up: bool = True,
+            on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
     """Run both agents on each task, interleaved; one row per task with a sub-row per agent.
 
     ``lm`` is a LoadedModel (``load_model()`` or ``tiny_model()``); ``smol_model`` defaults to
-    ``smolagents_model(lm)``; ``corpus`` to the demo world's.
+    ``smolagents_model(lm)``; ``corpus`` to the demo world's. ``on_row(rows)`` is called after
+    each task with the rows so far (main writes them out, so a long run killed midway keeps them).
     """
     corpus = corpus if corpus is not None else load_world().corpus
     smol_model = smol_model or smolagents_model(lm)
@@ -260,6 +262,8 @@ def compare(lm, tasks: list[Task], max_steps: int = 8, smol_model=None, corpus=N
                 f"{w['seconds']:6.1f}s {w['steps']} st {str(w['answer'])[:24]!r} | smolagents {_mark(s)} "
                 f"{s['seconds']:6.1f}s {s['steps']} st {str(s['answer'])[:24]!r}"
                 + (f" error={s['error'][:80]!r}" if s["error"] else ""))
+        if on_row:
+            on_row(rows)
     return rows
 
 
@@ -322,18 +326,22 @@ def main(argv=None) -> int:
     lm = load_model()
     tasks = pick_tasks(args.tasks)
     t0 = time.perf_counter()
-    rows = compare(lm, tasks, max_steps=args.max_steps)
-    summary = {
-        "model": lm.name, "device": str(lm.device), "dtype": str(lm.dtype), "threads": torch.get_num_threads(),
-        "machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version(),
-        "versions": {"smolagents": smolagents.__version__, "transformers": transformers.__version__,
-                     "torch": torch.__version__},
-        "max_steps": args.max_steps, "max_new_tokens": MAX_NEW_TOKENS, "wall_s": time.perf_counter() - t0,
-        **summarize(rows), "rows": rows,
-    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+
+    def report(rows: list[dict]) -> dict:
+        summary = {
+            "model": lm.name, "device": str(lm.device), "dtype": str(lm.dtype), "threads": torch.get_num_threads(),
+            "machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version(),
+            "versions": {"smolagents": smolagents.__version__, "transformers": transformers.__version__,
+                         "torch": torch.__version__},
+            "max_steps": args.max_steps, "max_new_tokens": MAX_NEW_TOKENS, "wall_s": time.perf_counter() - t0,
+            **summarize(rows), "rows": rows,
+        }
+        out.write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+        return summary
+
+    summary = report(compare(lm, tasks, max_steps=args.max_steps, on_row=report))
     print()
     print(markdown_table(summary))
     print(f"\nwrote {out}")

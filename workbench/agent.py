@@ -169,8 +169,10 @@ class Agent:
         session.feed(after, "scaffold", "chat")
 
     def new_trace(self, task: str, **meta: Any) -> Trace:
+        source = getattr(self.model, "source", "")  # how to load the same model again (attribution needs it)
         return Trace(task=task, mode=self.config.mode, model=self.model_name, prompt_name=self.prompt.name,
-                     prompt_hash=self.prompt.hash, config=asdict(self.config), meta=dict(meta))
+                     prompt_hash=self.prompt.hash, config=asdict(self.config),
+                     meta={"model_source": source, **meta} if source else dict(meta))
 
     # ------------------------------------------------------------------ running
     def run(self, task: str, cancel: threading.Event | None = None, **meta: Any) -> Trace:

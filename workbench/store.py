@@ -24,7 +24,7 @@ from .types import Trace
 
 __all__ = ["Store", "RunSummary", "default_store_path", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _MIGRATIONS: list[str] = [
     # 1: runs
     """
@@ -68,6 +68,20 @@ _MIGRATIONS: list[str] = [
         row_json TEXT NOT NULL,
         PRIMARY KEY (run_id, task_id, mode)
     );
+    """,
+    # 3: attribution results, cached by what they were computed from
+    """
+    CREATE TABLE IF NOT EXISTS attributions (
+        key TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        method TEXT NOT NULL,
+        model TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        result_json TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS attributions_run ON attributions(run_id, step);
     """,
 ]
 
@@ -304,6 +318,27 @@ class Store:
                 "FROM eval_runs e ORDER BY e.created_at DESC LIMIT ?", (int(limit),)).fetchall()
         return [{"id": r[0], "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(r[1])), "suite": r[2],
                  "modes": r[3], "model": r[4], "items": r[5], "status": r[6], "done": r[7]} for r in rows]
+
+    # ------------------------------------------------------------------ attributions
+    def save_attribution(self, key: str, result: Any) -> None:
+        """Cache an AttributionResult under ``key`` (see workbench.attribution.cache_key)."""
+        with self._tx("save an attribution to") as conn:
+            conn.execute("INSERT OR REPLACE INTO attributions VALUES (?,?,?,?,?,?,?,?)",
+                         (key, result.trace_id, result.step, result.target, result.method, result.model, time.time(),
+                          result.to_json()))
+
+    def get_attribution(self, key: str) -> dict[str, Any] | None:
+        """The cached result's dict, or None."""
+        with self._read() as conn:
+            row = conn.execute("SELECT result_json FROM attributions WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list_attributions(self, run_id: str) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT key, step, target, method, model, created_at FROM attributions WHERE run_id=? "
+                                "ORDER BY step, created_at", (run_id,)).fetchall()
+        return [{"key": r[0], "step": r[1], "target": r[2], "method": r[3], "model": r[4], "created_at": r[5]}
+                for r in rows]
 
     def integrity_check(self) -> str:
         with self._read() as conn:

@@ -9,7 +9,7 @@ The notebook displays what they return; the app hands it to ``gr.Plot``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .types import Step, Trace
 
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-__all__ = ["step_timeline", "token_confidence", "mode_bars", "compare_evals", "KIND_COLORS", "PHASE_COLORS"]
+__all__ = ["step_timeline", "token_confidence", "mode_bars", "compare_evals", "attribution_heatmap", "segment_bars",
+           "grounding_chart", "diff_heatmap", "KIND_COLORS", "PHASE_COLORS"]
 
 # One colour per segment kind, shared by every view so a reader learns them once.
 KIND_COLORS = {
@@ -120,4 +121,72 @@ def compare_evals(a: "pd.DataFrame", b: "pd.DataFrame", label_a: str, label_b: s
         fig.add_trace(go.Bar(name=label, x=modes, y=[float(part[metric].get(m, 0.0)) for m in modes]))
     fig.update_layout(barmode="group", title=f"{metric} by mode: {label_a} vs {label_b}", height=360,
                       yaxis=dict(range=[0, 1], title=metric), margin=dict(l=10, r=10, t=50, b=30))
+    return fig
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def attribution_heatmap(result: Any, max_rows: int = 80) -> "go.Figure":
+    """Output tokens (rows) by input features (columns); hover shows the feature's text."""
+    import plotly.graph_objects as go
+
+    z = result.matrix[:max_rows]
+    rows = [f"{i}:{t!r}" for i, t in enumerate(result.row_labels[:max_rows])]
+    cols = [f.label for f in result.features]
+    hover = [[f"{rows[i]} ← {f.label} ({f.kind})<br>{_short(f.text, 90)}<br>score {z[i][j]:+.4f}"
+              for j, f in enumerate(result.features)] for i in range(len(z))]
+    peak = max((abs(v) for row in z for v in row), default=1.0) or 1.0
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, colorscale="RdBu", reversescale=True, zmid=0, zmin=-peak,
+                               zmax=peak, hovertext=hover, hoverinfo="text", colorbar=dict(title="Δ log p")))
+    fig.update_layout(title=f"Step {result.step} {result.target}: {result.method} ({result.granularity})",
+                      yaxis=dict(autorange="reversed"), height=max(300, 120 + 18 * len(rows)),
+                      margin=dict(l=10, r=10, t=50, b=80))
+    return fig
+
+
+def segment_bars(result: Any) -> "go.Figure":
+    """One bar per feature, coloured by segment kind; hover shows its text."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Bar(
+        x=[f.label for f in result.features], y=result.scores,
+        marker_color=[KIND_COLORS.get(f.kind, "#999999") for f in result.features],
+        hovertext=[f"{f.label} ({f.kind})<br>{_short(f.text, 120)}" for f in result.features],
+        hovertemplate="%{hovertext}<br>score %{y:+.4f}<extra></extra>"))
+    fig.update_layout(title=f"Which parts drove step {result.step}'s {result.target} "
+                            f"(total log p {result.target_logprob:.2f})",
+                      yaxis_title="effect on log p of the target", height=380, margin=dict(l=10, r=10, t=50, b=80))
+    return fig
+
+
+def grounding_chart(timeline: "pd.DataFrame") -> "go.Figure":
+    """Stacked shares of positive attribution per step (from attribution.grounding_timeline)."""
+    import plotly.graph_objects as go
+
+    colors = {"observations": KIND_COLORS["observation"], "examples": KIND_COLORS["example"],
+              "task": KIND_COLORS["task"], "own thoughts": KIND_COLORS["thought"],
+              "instruction": KIND_COLORS["instruction"]}
+    fig = go.Figure()
+    for group in dict.fromkeys(timeline["group"]) if len(timeline) else []:
+        part = timeline[timeline["group"] == group]
+        fig.add_trace(go.Bar(name=group, x=part["step"], y=part["share"], marker_color=colors.get(group)))
+    fig.update_layout(barmode="stack", title="Grounding: where each step's evidence came from", height=340,
+                      xaxis=dict(title="step", dtick=1), yaxis=dict(title="share of positive attribution",
+                                                                     range=[0, 1]),
+                      margin=dict(l=10, r=10, t=50, b=30), legend=dict(orientation="h", y=1.15))
+    return fig
+
+
+def diff_heatmap(diff: "pd.DataFrame", label_a: str = "a", label_b: str = "b") -> "go.Figure":
+    """Segment scores under two models or prompts, and their difference (from attribution_diff)."""
+    import plotly.graph_objects as go
+
+    z = [diff[label_a].tolist(), diff[label_b].tolist(), diff["diff"].tolist()]
+    peak = max((abs(v) for row in z for v in row), default=1.0) or 1.0
+    fig = go.Figure(go.Heatmap(z=z, x=diff["label"].tolist(), y=[label_a, label_b, f"{label_b} − {label_a}"],
+                               colorscale="RdBu", reversescale=True, zmid=0, zmin=-peak, zmax=peak))
+    fig.update_layout(title="Attribution diff by segment", height=300, margin=dict(l=10, r=10, t=50, b=80))
     return fig

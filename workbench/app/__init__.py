@@ -35,6 +35,7 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
     """The Blocks app. ``model`` is the default model spec (None: the embedded SmolLM2)."""
     import gradio as gr
 
+    from .attribution_tab import build_attribution_tab
     from .eval_tab import build_eval_tab
     from .history_tab import build_history_tab
     from .run_tab import build_run_tab
@@ -48,10 +49,17 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
         with gr.Tabs() as tabs:
             with gr.Tab("Run", id="run"):
                 run = build_run_tab(ctx)
+            with gr.Tab("Attribution", id="attribution"):
+                attribution = build_attribution_tab(ctx)
             with gr.Tab("Evaluate", id="evaluate"):
                 build_eval_tab(ctx, run["outputs"], tabs)
             with gr.Tab("History", id="history"):
                 build_history_tab(ctx, run["outputs"], tabs)
+        # The Run tab's inspector hands its run and step to the Attribution tab.
+        run["attribute_btn"].click(
+            lambda run_id, step: (run_id, gr.update(choices=[step] if step else [], value=step),
+                                  gr.Tabs(selected="attribution")),
+            [run["run_id"], run["step_pick"]], [attribution["run_id"], attribution["step"], tabs], api_name=False)
     demo.workbench_context = ctx  # for tests and embedding
     return demo
 

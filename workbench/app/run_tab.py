@@ -102,7 +102,9 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
             plot = gr.Plot(label="Where the time went")
     table = gr.Dataframe(label="Steps", interactive=False, wrap=True, elem_id="wb-steps")
     with gr.Accordion("Inspect a step: its exact prompt and raw output", open=False):
-        step_pick = gr.Dropdown(choices=[], label="Step", elem_id="wb-step-pick")
+        with gr.Row():
+            step_pick = gr.Dropdown(choices=[], label="Step", elem_id="wb-step-pick", scale=3)
+            attribute_btn = gr.Button("Attribute this step →", scale=1, elem_id="wb-attribute-step")
         prompt_view = gr.HTML()
         raw = gr.Textbox(label="Raw output", lines=4, interactive=False)
         tokens_view = gr.HTML()
@@ -127,7 +129,8 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
     stop_btn.click(_stop, None, None, api_name="stop", queue=False)
     step_pick.change(inspect_step, [trace_state, step_pick], [prompt_view, raw, tokens_view, confidence],
                      api_name="inspect_step")
-    return {"outputs": outputs, "trace_state": trace_state, "step_pick": step_pick}
+    return {"outputs": outputs, "trace_state": trace_state, "step_pick": step_pick, "run_id": run_id,
+            "attribute_btn": attribute_btn}
 
 
 def _session(request: Any) -> str:

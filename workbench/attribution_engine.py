@@ -1,0 +1,243 @@
+"""The machinery under attribution: rebuild a step's exact token sequence and score it, fast.
+
+A step's *sequence* is its prompt ids followed by what the model generated in that step (with
+any text the agent fed in between, such as an ``Action N:`` primer). *Features* are spans of that
+sequence (segments or single tokens) that all lie before the *targets*, the positions whose
+log-probabilities are explained. Removing features (Captum's default ablation of a text segment
+is the empty string) shortens the sequence; :class:`PrefixScorer` scores any such variant with
+one teacher-forced pass over only what changed, reusing the keys and values of the unchanged
+prefix. Captum's attribution classes drive it through :func:`captum_forward`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .errors import InputError
+from .types import Segment, Step, Trace
+
+__all__ = ["StepSequence", "Feature", "build_sequence", "PrefixScorer", "captum_forward", "segment_input", "TARGETS"]
+
+TARGETS = ("thought", "action", "answer", "step")
+_FIXED_KINDS = ("scaffold",)  # template glue: kept in every variant, never scored
+
+
+@dataclass
+class Feature:
+    """An input feature: a labelled span [start, end) of the sequence."""
+
+    label: str
+    kind: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass
+class StepSequence:
+    """The exact ids a step's model call saw, its segments, and which positions are the targets."""
+
+    ids: list[int]  # prompt ids + the step's continuation
+    segments: list[Segment]  # the prompt's segments, then the continuation's, spans into ids
+    prompt_len: int
+    targets: list[int] = field(default_factory=list)  # positions in ids whose tokens are explained
+
+    def features(self, granularity: str = "segment", segment_labels: Sequence[str] | None = None,
+                 tokenizer: Any = None) -> list[Feature]:
+        """Segments (or their tokens) that precede the first target; scaffolds stay fixed."""
+        first = min(self.targets)
+        chosen = [s for s in self.segments if s.kind not in _FIXED_KINDS and s.end <= first and s.end > s.start]
+        if segment_labels is not None:
+            wanted = set(segment_labels)
+            unknown = wanted - {s.label for s in chosen}
+            if unknown:
+                raise InputError(f"No segment(s) {sorted(unknown)} before the target. Available: "
+                                 f"{', '.join(s.label for s in chosen)}.")
+            chosen = [s for s in chosen if s.label in wanted]
+        if granularity == "segment":
+            return [Feature(s.label, s.kind, s.text, s.start, s.end) for s in chosen]
+        out = []
+        for s in chosen:
+            for pos in range(s.start, s.end):
+                text = tokenizer.decode([self.ids[pos]]) if tokenizer is not None else str(self.ids[pos])
+                out.append(Feature(f"{s.label}#{pos - s.start}", s.kind, text, pos, pos + 1))
+        return out
+
+
+def _fed_ids(tokenizer: Any, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+
+def build_sequence(trace: Trace, index: int, tokenizer: Any, target: str = "step") -> StepSequence:
+    """Rebuild step ``index`` of ``trace`` exactly: fed text is tokenized as the session fed it,
+    generated text is the ids the model chose (never re-tokenized)."""
+    if target not in TARGETS:
+        raise InputError(f"Unknown attribution target {target!r}. Available: {', '.join(TARGETS)}.")
+    steps = {s.index: s for s in trace.steps if s.kind != "halt"}
+    if index not in steps:
+        raise InputError(f"Run {trace.id} has no step {index}. Steps: {', '.join(map(str, sorted(steps)))}.")
+    step = steps[index]
+    if not step.token_ids:
+        raise InputError(f"Step {index} generated no tokens, so there is nothing to attribute.")
+    generated = _generated_pieces(trace)
+    ids: list[int] = []
+    segments: list[Segment] = []
+    for seg in step.prompt_segments:
+        piece = generated.get(seg.label) if seg.kind in ("thought", "action", "answer") else None
+        piece = piece if piece is not None else _fed_ids(tokenizer, seg.text)
+        if seg.start >= 0 and len(piece) != seg.end - seg.start:
+            raise InputError(f"Step {index}: segment {seg.label!r} re-tokenizes to {len(piece)} ids, not the "
+                             f"{seg.end - seg.start} the run fed; was the trace made with another tokenizer?")
+        segments.append(Segment(seg.kind, seg.label, seg.text, len(ids), len(ids) + len(piece)))
+        ids.extend(piece)
+    prompt_len = len(ids)
+    targets = _continue(step, tokenizer, ids, segments, target)
+    if not targets:
+        raise InputError(f"Step {index} has no {target} tokens to attribute. It has: "
+                         f"{', '.join(step.target_spans) or 'none'}; or use target='step'.")
+    return StepSequence(ids, segments, prompt_len, targets)
+
+
+def _generated_pieces(trace: Trace) -> dict[str, list[int]]:
+    """The generated ids of every labelled thought / action / answer of the run, by segment label."""
+    pieces: dict[str, list[int]] = {}
+    for step in trace.steps:
+        for kind, (a, b) in step.target_spans.items():
+            label = "answer" if kind == "answer" and step.kind == "answer" else f"{kind} {step.index}"
+            pieces[label] = step.token_ids[a:b]
+    return pieces
+
+
+def _continue(step: Step, tokenizer: Any, ids: list[int], segments: list[Segment], target: str) -> list[int]:
+    """Append the step's continuation to ``ids``; return the positions of the target tokens."""
+    primer_ids = _fed_ids(tokenizer, step.action_primer) if step.gen_split >= 0 else []
+    positions: list[int] = []  # where each generated id lands in ``ids``
+    for i, token in enumerate(step.token_ids):
+        if i == step.gen_split:
+            segments.append(Segment("scaffold", "action primer", step.action_primer, len(ids), len(ids) + len(primer_ids)))
+            ids.extend(primer_ids)
+        positions.append(len(ids))
+        ids.append(token)
+    spans = dict(step.target_spans)
+    if "answer" not in spans and step.action is not None and step.action.name == "finish" and "action" in spans:
+        spans["answer"] = spans["action"]  # a react step's answer is its finish action
+    for kind in ("thought", "action"):  # this step's own thought can drive its action
+        if kind in step.target_spans and step.target_spans[kind][1] > step.target_spans[kind][0]:
+            a, b = step.target_spans[kind]
+            segments.append(Segment(kind, f"{kind} {step.index} (this step)", "", positions[a], positions[b - 1] + 1))
+    if target == "step":
+        return positions
+    if target not in spans or spans[target][1] <= spans[target][0]:
+        return []
+    a, b = spans[target]
+    return positions[a:b]
+
+
+class PrefixScorer:
+    """Log-probabilities of the target tokens for any variant of the sequence with features removed.
+
+    One teacher-forced pass per variant, starting from a copy of the unchanged prefix's keys and
+    values, so removing a late segment costs little. ``passes`` counts model forward calls.
+    """
+
+    def __init__(self, lm: Any, seq: StepSequence, features: list[Feature]) -> None:
+        import torch
+
+        self.lm, self.seq, self.features = lm, seq, features
+        self.passes = 0
+        self._torch = torch
+        self._first_feature = min((f.start for f in features), default=len(seq.ids))
+        self._prefix = None  # keys / values of ids[:first_feature]
+        self.baseline = self.score([])  # (n_targets,)
+
+    def _run(self, ids: list[int], cache: Any, keep: int):
+        from .generation import _cache_kwarg
+
+        torch = self._torch
+        self.passes += 1
+        out = self.lm.model(input_ids=torch.tensor([ids], device=self.lm.device), use_cache=True,
+                            logits_to_keep=keep, **{_cache_kwarg(self.lm.model): cache})
+        return out.logits[0].float()  # (keep, vocab)
+
+    def score(self, absent: Sequence[int]):
+        """Target log-probs, shape (n_targets,), with the features at indices ``absent`` removed."""
+        torch = self._torch
+        removed = sorted(absent)
+        drop = {p for i in removed for p in range(self.features[i].start, self.features[i].end)}
+        start = min((self.features[i].start for i in removed), default=self._first_feature)
+        with torch.inference_mode():
+            if self._prefix is None:
+                from transformers import DynamicCache
+
+                self._prefix = DynamicCache(config=self.lm.model.config)
+                if self._first_feature > 0:
+                    self._run(self.seq.ids[: self._first_feature], self._prefix, 1)
+            cache = copy.deepcopy(self._prefix)
+            begin = self._first_feature
+            if start > begin:  # extend the prefix copy up to the first removed feature
+                self._run(self.seq.ids[begin:start], cache, 1)
+                begin = start
+            last_target = self.seq.targets[-1]
+            kept = [p for p in range(begin, last_target + 1) if p not in drop]  # nothing after the targets matters
+            index = {p: i for i, p in enumerate(kept)}
+            keep = len(kept) - index[self.seq.targets[0]] + 1  # logits from the kept position before the first target
+            logits = self._run([self.seq.ids[p] for p in kept], cache, keep)
+            logp = torch.log_softmax(logits, -1)  # (keep, vocab); row r is kept position len(kept) - keep + r
+            rows = [index[t] - 1 - (len(kept) - keep) for t in self.seq.targets]
+            return logp[rows, [self.seq.ids[t] for t in self.seq.targets]]
+
+
+def captum_forward(scorer: PrefixScorer):
+    """A forward function over presence masks for Captum: (batch, n_features) -> (batch, 1 + n_targets).
+
+    Column 0 is the total log-probability of the targets, the rest each target token's.
+    """
+    torch = scorer._torch
+
+    def forward(mask):  # mask: (batch, n_features), 1 = present
+        rows = []
+        for m in mask:
+            absent = [i for i, v in enumerate(m.tolist()) if v < 0.5]
+            per_token = scorer.baseline if not absent else scorer.score(absent)
+            rows.append(torch.cat([per_token.sum().unsqueeze(0), per_token]))
+        return torch.stack(rows)  # (batch, 1 + n_targets)
+
+    return forward
+
+
+def segment_input(seq: StepSequence, features: list[Feature]):
+    """The same features as a Captum InterpretableInput, so Captum's own LLMAttribution can score
+    the same question (the reference our fast path is tested against).
+
+    Captum appends the target ids right after the input, so the targets must be contiguous.
+    """
+    import torch
+    from captum.attr import TextTemplateInput
+
+    targets = seq.targets
+    if targets != list(range(targets[0], targets[0] + len(targets))):
+        raise InputError("Captum's LLMAttribution needs contiguous target tokens; pick target='thought' or 'action'.")
+
+    class SegmentInput(TextTemplateInput):
+        """Features are spans of a fixed id sequence; a removed feature's ids are dropped (Captum's
+        TextTemplateInput default baseline, the empty string, on token ids instead of text)."""
+
+        def __init__(self) -> None:  # TextTemplateInput.__init__ formats text; here the ids are given
+            self.n_itp_features = len(features)
+            self.values = [f.label for f in features]
+            self.prompt_ids = seq.ids[: targets[0]]
+
+        def to_tensor(self):
+            return torch.ones(1, len(features))
+
+        def to_model_input(self, perturbed_tensor=None):
+            mask = perturbed_tensor[0].tolist() if perturbed_tensor is not None else [1] * len(features)
+            drop = {p for f, m in zip(features, mask) if m < 0.5 for p in range(f.start, f.end)}
+            return torch.tensor([[t for p, t in enumerate(self.prompt_ids) if p not in drop]])
+
+        def format_attr(self, itp_attr):
+            return itp_attr
+
+    return SegmentInput()
