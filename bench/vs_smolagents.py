@@ -232,18 +232,18 @@ def run_workbench(agent: Agent, question: str) -> dict:
 # ---------------------------------------------------------------- the comparison
 
 
-def compare(lm, tasks: list[Task], max_steps: int = 8, smol_model=None, corpus=None,
-            log: Callable[[str], None] | None = print, warm_up: bool = True,
+def compare(lm, tasks: list[Task], max_steps: int = 8, max_new_tokens: int = MAX_NEW_TOKENS, smol_model=None,
+            corpus=None, log: Callable[[str], None] | None = print, warm_up: bool = True,
             on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
     """Run both agents on each task, interleaved; one row per task with a sub-row per agent.
 
     ``lm`` is a LoadedModel (``load_model()`` or ``tiny_model()``); ``smol_model`` defaults to
-    ``smolagents_model(lm)``; ``corpus`` to the demo world's. ``on_row(rows)`` is called after
+    ``smolagents_model(lm, max_new_tokens)``; ``corpus`` to the demo world's. ``on_row(rows)`` is called after
     each task with the rows so far (main writes them out, so a long run killed midway keeps them).
     """
     corpus = corpus if corpus is not None else load_world().corpus
-    smol_model = smol_model or smolagents_model(lm)
-    ours = Agent(lm, corpus=corpus, mode="react", max_steps=max_steps, max_new_tokens=MAX_NEW_TOKENS)
+    smol_model = smol_model or smolagents_model(lm, max_new_tokens)
+    ours = Agent(lm, corpus=corpus, mode="react", max_steps=max_steps, max_new_tokens=max_new_tokens)
     if warm_up:  # not timed: the first call of each pays one-off costs (ours computes its shared prefix)
         run_workbench(ours, "What is 1 + 1?")
         run_smolagents(smol_model, "What is 1 + 1?", 1, corpus)

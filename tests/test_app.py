@@ -146,3 +146,25 @@ def test_a_malformed_upload_is_refused_before_anything_runs(served, client, tmp_
     with pytest.raises(AppError, match="bad.jsonl:1: field 'answer' is missing"):
         client.predict("demo:dev", handle_file(str(bad)), ["direct"], "tiny", 5, 1, api_name="/evaluate")
     assert len(served[2].list_evals()) == before
+
+
+def test_attribution_tab_attributes_a_step_and_caches_it(served, client):
+    _, _, store = served
+    run_id = client.predict("When was Varnholt founded?", "react", "tiny", 2, 0.0, api_name="/run")[5]
+    steps, summary = client.predict(run_id, api_name="/attribution_steps")
+    assert run_id in summary
+    first = client.predict(run_id, "2", "action", "feature_ablation", "segment", [], 8, 16, api_name="/attribute")
+    assert "Step 2 · action · feature_ablation" in first[0] and "forward" in first[0]
+    assert first[3].endswith(".html")
+    again = client.predict(run_id, "2", "action", "feature_ablation", "segment", [], 8, 16, api_name="/attribute")
+    assert "from the cache" in again[0]
+    assert len(store.list_attributions(run_id)) == 1
+
+
+def test_attribution_errors_are_shown_not_raised(served, client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="Enter a run id"):
+        client.predict("", "1", "action", "feature_ablation", "segment", [], 8, 16, api_name="/attribute")
+    with pytest.raises(AppError, match="No run with id"):
+        client.predict("nope", api_name="/attribution_steps")

@@ -57,6 +57,22 @@ def test_feature_ablation_scores_are_exact_log_probability_differences(lm, trace
     assert len(result.matrix) == len(result.row_labels) == len(result.target_ids)
 
 
+def test_removing_the_feature_right_before_the_target(lm, trace):
+    """This step's thought directly precedes its action: without it, the action follows the prompt."""
+    import torch
+
+    seq = build_sequence(trace, 2, lm.tokenizer, "action")
+    features = seq.features()
+    j = next(i for i, f in enumerate(features) if f.label == "thought 2 (this step)")
+    got = PrefixScorer(lm, seq, features).score([j])
+    drop = set(range(features[j].start, features[j].end))
+    kept = [p for p in range(seq.targets[-1] + 1) if p not in drop]
+    with torch.no_grad():
+        logp = torch.log_softmax(lm.model(input_ids=torch.tensor([[seq.ids[p] for p in kept]])).logits[0].float(), -1)
+    where = {p: i for i, p in enumerate(kept)}
+    assert got.tolist() == pytest.approx([float(logp[where[t] - 1, seq.ids[t]]) for t in seq.targets], abs=1e-4)
+
+
 def test_targets_and_features(lm, trace):
     thought = attribute_step(trace, 2, target="thought", model=lm)
     action = attribute_step(trace, 2, target="action", model=lm)

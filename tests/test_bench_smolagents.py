@@ -51,7 +51,7 @@ def test_compare_runs_both_agents_on_two_tasks(bench):
 
     lm = tiny_model(seed=2, chat_template=True)  # smolagents needs a chat template
     tasks = bench.pick_tasks(2)
-    rows = bench.compare(lm, tasks, max_steps=2, log=None, warm_up=False)
+    rows = bench.compare(lm, tasks, max_steps=2, max_new_tokens=32, log=None, warm_up=False)
     assert [r["task"] for r in rows] == [t.id for t in tasks]
     for row in rows:
         for name in bench.AGENTS:

@@ -56,3 +56,18 @@ def test_evaluation_notebook_runs_on_the_embedded_model(tmp_path):
     nb = execute("02_evaluation.ipynb", None, tmp_path, WORKBENCH_EVAL_LIMIT="2")
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
+
+
+def test_attribution_notebook_runs_on_the_tiny_model(tmp_path):
+    nb = execute("03_attribution.ipynb", "tiny", tmp_path, WORKBENCH_ATTR_TASKS="1")
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) >= 4
+    assert (tmp_path / "attribution_example.html").is_file()
+
+
+@pytest.mark.real_model
+def test_attribution_notebook_runs_on_the_embedded_model(tmp_path):
+    nb = execute("03_attribution.ipynb", None, tmp_path, WORKBENCH_ATTR_TASKS="2")
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]

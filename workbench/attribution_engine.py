@@ -138,8 +138,9 @@ def _continue(step: Step, tokenizer: Any, ids: list[int], segments: list[Segment
 class PrefixScorer:
     """Log-probabilities of the target tokens for any variant of the sequence with features removed.
 
-    One teacher-forced pass per variant, starting from a copy of the unchanged prefix's keys and
-    values, so removing a late segment costs little. ``passes`` counts model forward calls.
+    The full sequence is run once and its keys and values kept; a variant starts from a copy of
+    them cut back to its first removed feature and runs only what follows, in one teacher-forced
+    pass. Removing a late segment therefore costs little. ``passes`` counts model forward calls.
     """
 
     def __init__(self, lm: Any, seq: StepSequence, features: list[Feature]) -> None:
@@ -148,8 +149,7 @@ class PrefixScorer:
         self.lm, self.seq, self.features = lm, seq, features
         self.passes = 0
         self._torch = torch
-        self._first_feature = min((f.start for f in features), default=len(seq.ids))
-        self._prefix = None  # keys / values of ids[:first_feature]
+        self._full = None  # keys / values of the whole sequence up to the last target
         self.baseline = self.score([])  # (n_targets,)
 
     def _run(self, ids: list[int], cache: Any, keep: int):
@@ -163,24 +163,24 @@ class PrefixScorer:
 
     def score(self, absent: Sequence[int]):
         """Target log-probs, shape (n_targets,), with the features at indices ``absent`` removed."""
+        from .generation import _crop_cache
+
         torch = self._torch
-        removed = sorted(absent)
-        drop = {p for i in removed for p in range(self.features[i].start, self.features[i].end)}
-        start = min((self.features[i].start for i in removed), default=self._first_feature)
+        drop = {p for i in absent for p in range(self.features[i].start, self.features[i].end)}
+        # Re-run from the position just before the first removed feature: its logits predict
+        # whatever now follows it (the first target itself, when the removed feature touches it).
+        start = max(0, min((self.features[i].start for i in absent), default=0) - 1)
         with torch.inference_mode():
-            if self._prefix is None:
+            if self._full is None:  # the unperturbed sequence: computed once, its cache kept
                 from transformers import DynamicCache
 
-                self._prefix = DynamicCache(config=self.lm.model.config)
-                if self._first_feature > 0:
-                    self._run(self.seq.ids[: self._first_feature], self._prefix, 1)
-            cache = copy.deepcopy(self._prefix)
-            begin = self._first_feature
-            if start > begin:  # extend the prefix copy up to the first removed feature
-                self._run(self.seq.ids[begin:start], cache, 1)
-                begin = start
+                self._full = cache = DynamicCache(config=self.lm.model.config)
+                start = 0
+            else:
+                cache = copy.deepcopy(self._full)
+                _crop_cache(cache, start)
             last_target = self.seq.targets[-1]
-            kept = [p for p in range(begin, last_target + 1) if p not in drop]  # nothing after the targets matters
+            kept = [p for p in range(start, last_target + 1) if p not in drop]  # nothing after the targets matters
             index = {p: i for i, p in enumerate(kept)}
             keep = len(kept) - index[self.seq.targets[0]] + 1  # logits from the kept position before the first target
             logits = self._run([self.seq.ids[p] for p in kept], cache, keep)
