@@ -59,3 +59,18 @@ def test_world_command_writes_a_world(tmp_path, capsys):
     assert (tmp_path / "w" / "corpus.jsonl").is_file()
     assert (tmp_path / "w" / "tasks" / "test.jsonl").is_file()
     assert "seed 3" in capsys.readouterr().out
+
+
+def test_attribute_command_prints_scores_and_writes_html(tmp_path, capsys):
+    store = str(tmp_path / "r.db")
+    assert main(["--store", store, "run", "Varnholt?", "--model", "tiny", "--max-steps", "1", "--max-new-tokens", "4"]) == 0
+    from workbench.store import Store
+
+    run_id = Store(store).list_runs()[0].id
+    capsys.readouterr()
+    assert main(["--store", store, "attribute", run_id, "--target", "step", "--html", str(tmp_path / "a.html")]) == 0
+    out = capsys.readouterr().out
+    assert f"run {run_id} step 1" in out and "instruction" in out and "grounding:" in out
+    assert (tmp_path / "a.html").read_text().startswith("<!doctype html>")
+    assert main(["--store", store, "attribute", run_id, "--method", "ig"]) == 2
+    assert "Did you mean 'layer_integrated_gradients'" in capsys.readouterr().err

@@ -4,6 +4,7 @@
     workbench run "When was Varnholt founded?" [--mode react|cot|act|direct] [--model SPEC] [--json]
     workbench eval --suite demo:test --modes react,cot,act,direct [--model SPEC] [--limit N]
     workbench evals
+    workbench attribute RUN_ID [--step N] [--target action] [--method feature_ablation] [--html out.html]
     workbench world [--seed 0] [--out demo_data]
     workbench runs [--limit 20] [--search TEXT]
     workbench show RUN_ID [--json]
@@ -68,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("evals", help="list evaluation runs, newest first")
+
+    at = sub.add_parser("attribute", help="which parts of the prompt drove a step of a stored run")
+    at.add_argument("run_id")
+    at.add_argument("--step", type=int, default=None, help="step number (default: the last step)")
+    at.add_argument("--target", default="step", help="thought, action, answer or step")
+    at.add_argument("--method", default="feature_ablation",
+                    help="feature_ablation, shapley or layer_integrated_gradients")
+    at.add_argument("--granularity", default="segment", help="segment or token")
+    at.add_argument("--segments", default=None, help="comma-separated segment labels to restrict the features to")
+    at.add_argument("--model", default=None, help="score with this model instead of the run's own")
+    at.add_argument("--html", default=None, help="write a standalone HTML page here")
+    at.add_argument("--csv", default=None, help="write the tidy table here")
 
     world = sub.add_parser("world", help="generate the demo world (encyclopedia and task suites)")
     world.add_argument("--seed", type=int, default=0)
@@ -162,6 +175,36 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _cmd_attribute(args) -> int:
+    from .attribution import attribute_cached
+    from .models import load_model
+    from .store import Store
+
+    store = Store(args.store)
+    trace = store.get_trace(args.run_id)
+    steps = [s.index for s in trace.steps if s.kind != "halt" and s.token_ids]
+    step = args.step if args.step is not None else (steps[-1] if steps else 1)
+    model = load_model(args.model) if args.model else None
+    segments = [x.strip() for x in args.segments.split(",")] if args.segments else None
+    result, cached = attribute_cached(store, trace, step, args.target, args.method, args.granularity, model,
+                                      segments=segments)
+    how = "cached" if cached else f"{result.forward_passes} forward / {result.backward_passes} backward passes, " \
+                                  f"{result.seconds:.1f} s"
+    print(f"run {trace.id} step {step} · target {args.target} · {args.method} ({how})")
+    df = result.to_dataframe()[["label", "kind", "score"]].sort_values("score", ascending=False)
+    print(df.to_string(index=False))
+    print("grounding: " + " · ".join(f"{g} {v:.0%}" for g, v in result.grounding().items()))
+    if args.html:
+        from pathlib import Path
+
+        Path(args.html).write_text(result.to_html(), encoding="utf-8")
+        print(f"wrote {args.html}")
+    if args.csv:
+        result.to_dataframe().to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -176,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args, args.store)
         if args.command == "eval":
             return _cmd_eval(args)
+        if args.command == "attribute":
+            return _cmd_attribute(args)
         if args.command == "world":
             from .world import write_world
 
