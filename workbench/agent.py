@@ -52,6 +52,7 @@ class AgentConfig:
     reuse_cache: bool = True  # False: regenerate from the whole prompt at every step (the naive baseline)
     share_prefix: bool = True  # reuse the keys / values of the prompt before the task across runs
     lookahead: int = 8  # greedy: draft up to this many tokens from the context per forward pass (0 = off)
+    dynamic_examples: int = 0  # > 0: use the k pool examples nearest to the task instead of the prompt's own
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -105,7 +106,8 @@ class Agent:
     """
 
     def __init__(self, model: Any, corpus: Corpus | None = None, tools: Toolbox | None = None,
-                 prompt: PromptTemplate | str | None = None, config: AgentConfig | None = None, **overrides: Any) -> None:
+                 prompt: PromptTemplate | str | None = None, config: AgentConfig | None = None,
+                 example_pool: Any = None, **overrides: Any) -> None:
         try:
             self.config = replace(config or AgentConfig(), **overrides)
         except TypeError as err:
@@ -123,6 +125,8 @@ class Agent:
                               f"Pass mode={template.mode!r} or a {mode} prompt.")
         self.prompt = template.with_examples(self.config.n_examples)
         self.tools = tools or default_tools()
+        self.example_pool = example_pool  # for dynamic_examples; None: the demo world's train split
+        self._picked: dict[str, list] = {}  # task -> the examples picked for it (the same for trace and session)
         if mode in ("react", "act") and FINISH not in self.tools:
             raise ConfigError("The toolbox has no 'finish' tool, so a react run could never end with an answer.")
 
@@ -150,10 +154,25 @@ class Agent:
         self._open(session, validate_task(task))
         return session
 
+    def examples_for(self, task: str) -> list:
+        """The few-shot examples of ``task``: the prompt's own, or the k nearest from the pool."""
+        k = self.config.dynamic_examples
+        if k <= 0:
+            return self.prompt.examples
+        if task not in self._picked:
+            from .fewshot import default_pool
+
+            pool = self.example_pool or default_pool(self.config.mode)
+            self._picked[task] = pool.nearest(task, k)
+        return self._picked[task]
+
     def _open(self, session, task: str) -> None:
         """Feed the rendered prompt, wrapped in the model's chat template when it has one."""
         style = "numbered" if self.prompt.style == "numbered" else "plain"
-        system, user = self.prompt.render(task, self.tools.describe(style))
+        prompt = self.prompt
+        if self.config.dynamic_examples > 0:
+            prompt = replace(self.prompt, examples=self.examples_for(task))
+        system, user = prompt.render(task, self.tools.describe(style, prompt.tool_descriptions))
         tokenizer = getattr(self.model, "tokenizer", None)
         parts = _chat_parts(tokenizer) if self.config.chat_template and tokenizer is not None else None
         if parts is None:
@@ -163,16 +182,19 @@ class Agent:
             if text:
                 session.feed(text, "scaffold", "chat")
             for seg in segs:
-                if seg.kind == "task" and self.config.share_prefix and hasattr(session, "mark_shared_prefix"):
+                shared = self.config.share_prefix and not self.config.dynamic_examples  # picked examples vary
+                if seg.kind == "task" and shared and hasattr(session, "mark_shared_prefix"):
                     session.mark_shared_prefix()  # all before the task is the same for every task
                 session.feed(seg.text, seg.kind, seg.label)
         session.feed(after, "scaffold", "chat")
 
     def new_trace(self, task: str, **meta: Any) -> Trace:
         source = getattr(self.model, "source", "")  # how to load the same model again (attribution needs it)
+        meta = {"model_source": source, **meta} if source else dict(meta)
+        if self.config.dynamic_examples > 0:
+            meta["examples_used"] = [e.question for e in self.examples_for(task)]
         return Trace(task=task, mode=self.config.mode, model=self.model_name, prompt_name=self.prompt.name,
-                     prompt_hash=self.prompt.hash, config=asdict(self.config),
-                     meta={"model_source": source, **meta} if source else dict(meta))
+                     prompt_hash=self.prompt.hash, config=asdict(self.config), meta=meta)
 
     # ------------------------------------------------------------------ running
     def run(self, task: str, cancel: threading.Event | None = None, **meta: Any) -> Trace:

@@ -5,6 +5,7 @@
     workbench eval --suite demo:test --modes react,cot,act,direct [--model SPEC] [--limit N]
     workbench evals
     workbench attribute RUN_ID [--step N] [--target action] [--method feature_ablation] [--html out.html]
+    workbench prompt list|show|diff|export|import|validate
     workbench world [--seed 0] [--out demo_data]
     workbench runs [--limit 20] [--search TEXT]
     workbench show RUN_ID [--json]
@@ -81,6 +82,26 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--model", default=None, help="score with this model instead of the run's own")
     at.add_argument("--html", default=None, help="write a standalone HTML page here")
     at.add_argument("--csv", default=None, help="write the tidy table here")
+
+    pr = sub.add_parser("prompt", help="prompt presets and saved versions: list, show, diff, export, import, validate")
+    prs = pr.add_subparsers(dest="prompt_command", required=True, metavar="ACTION")
+    prs.add_parser("list", help="presets and saved versions")
+    show = prs.add_parser("show", help="print a prompt as YAML (or rendered for a task)")
+    show.add_argument("ref", help="a preset name, a saved name or a version id")
+    show.add_argument("--render", metavar="TASK", default=None, help="print the prompt as the model sees it")
+    diff = prs.add_parser("diff", help="a unified diff of two prompts")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    export = prs.add_parser("export", help="write a prompt as YAML")
+    export.add_argument("ref")
+    export.add_argument("--out", default=None, help="file (default: print)")
+    imp = prs.add_parser("import", help="validate a YAML file and save it as a version")
+    imp.add_argument("file")
+    imp.add_argument("--name", default=None)
+    imp.add_argument("--note", default="")
+    val = prs.add_parser("validate", help="list a prompt's problems (exit 1 when there are some)")
+    val.add_argument("ref", help="a preset, a saved name, a version id or a .yaml file")
+    val.add_argument("--model", default=None, help="also check the prompt fits this model's context")
 
     world = sub.add_parser("world", help="generate the demo world (encyclopedia and task suites)")
     world.add_argument("--seed", type=int, default=0)
@@ -205,6 +226,83 @@ def _cmd_attribute(args) -> int:
     return 0
 
 
+def _prompt_ref(store, ref: str):
+    """A preset, a .yaml file, a saved name or a version id -> PromptTemplate."""
+    from pathlib import Path
+
+    from .errors import PromptError
+    from .prompt_lab import get_version
+    from .prompts import list_presets, load_prompt
+
+    if ref in list_presets() or Path(ref).suffix in (".yaml", ".yml"):
+        return load_prompt(ref)
+    try:
+        return get_version(store, ref).prompt
+    except WorkbenchError as err:
+        raise PromptError(f"{err} Presets: {', '.join(list_presets())}.") from err
+
+
+def _cmd_prompt(args) -> int:
+    import difflib
+    from pathlib import Path
+
+    from .prompt_lab import list_versions, prompt_from_yaml, save_version, validate_prompt
+    from .prompts import list_presets, load_prompt
+    from .store import Store
+    from .tools import default_tools
+
+    store = Store(args.store)
+    action = args.prompt_command
+    if action == "list":
+        for name in list_presets():
+            p = load_prompt(name)
+            print(f"preset  {name:14s} {p.hash}  {p.mode:6s} {len(p.examples)} examples  {p.description}")
+        for v in list_versions(store):
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created_at))
+            print(f"saved   {v.name:14s} {v.hash}  {v.prompt.mode:6s} id {v.id} · {when} · {v.note}")
+        return 0
+    if action in ("show", "export"):
+        prompt = _prompt_ref(store, args.ref)
+        if action == "show" and args.render:
+            style = "numbered" if prompt.style == "numbered" else "plain"
+            system, user = prompt.render(args.render, default_tools().describe(style, prompt.tool_descriptions))
+            print("".join(s.text for s in system) + "\n\n" + "".join(s.text for s in user))
+            return 0
+        text = prompt.to_yaml()
+        if action == "export" and args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+            print(f"wrote {args.out}")
+        else:
+            print(text, end="")
+        return 0
+    if action == "diff":
+        a, b = _prompt_ref(store, args.a), _prompt_ref(store, args.b)
+        lines = difflib.unified_diff(a.to_yaml().splitlines(), b.to_yaml().splitlines(), f"{args.a} ({a.hash})",
+                                     f"{args.b} ({b.hash})", lineterm="")
+        out = "\n".join(lines)
+        print(out if out else f"{args.a} and {args.b} are the same prompt ({a.hash}).")
+        return 0
+    if action == "import":
+        path = Path(args.file)
+        if not path.is_file():
+            raise WorkbenchError(f"No file {path}.")
+        prompt = prompt_from_yaml(path.read_text(encoding="utf-8"), source=str(path))
+        v = save_version(store, prompt, args.name, note=args.note)
+        print(f"saved {v.name} as version {v.id} ({v.hash})")
+        return 0
+    prompt = _prompt_ref(store, args.ref)  # validate
+    model = None
+    if args.model:
+        from .models import load_model
+
+        model = load_model(args.model)
+    problems = validate_prompt(prompt, model=model)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) in {args.ref} ({prompt.hash})")
+    return 1 if problems else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -219,6 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args, args.store)
         if args.command == "eval":
             return _cmd_eval(args)
+        if args.command == "prompt":
+            return _cmd_prompt(args)
         if args.command == "attribute":
             return _cmd_attribute(args)
         if args.command == "world":

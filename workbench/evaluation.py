@@ -50,6 +50,7 @@ class EvalConfig:
     sc_threshold: float = 0.5  # cot_sc_react backs off to react when the majority share is below this
     seed: int = 0  # base seed of the sampled chains
     retrieval: str = "bm25"  # search ranking when no title matches exactly
+    n_examples: int | None = None  # few-shot examples to keep (None: all the prompt has; 0: zero-shot)
 
     def __post_init__(self) -> None:
         if not 1 <= self.sc_samples <= 64:
@@ -108,22 +109,25 @@ def _question(task: Task, kind: str) -> str:
     return f"Claim: {task.question}" if kind == "fever" else task.question
 
 
-def _agent(model: Any, suite: Suite, task: Task, mode: str, config: EvalConfig, **overrides: Any) -> Agent:
+def _agent(model: Any, suite: Suite, task: Task, mode: str, config: EvalConfig, prompts: dict | None = None,
+           **overrides: Any) -> Agent:
     settings = dict(mode=mode, max_steps=config.max_steps, max_new_tokens=config.max_new_tokens,
-                    retrieval=config.retrieval)
+                    retrieval=config.retrieval, n_examples=config.n_examples)
     settings.update(overrides)
-    return Agent(model, corpus=suite.corpus_for(task), prompt=_prompt(mode, suite.kind), **settings)
+    prompt = (prompts or {}).get(mode) or _prompt(mode, suite.kind)
+    return Agent(model, corpus=suite.corpus_for(task), prompt=prompt, **settings)
 
 
 def _answer_of(trace: Trace, kind: str) -> str | None:
     return normalize_fever_label(trace.answer or "") if kind == "fever" else trace.answer
 
 
-def _self_consistency(model, suite, task, config) -> tuple[str | None, list[Trace], float]:
+def _self_consistency(model, suite, task, config, prompts=None) -> tuple[str | None, list[Trace], float]:
     """k sampled chains of thought; the majority answer and the share of chains that gave it."""
     traces, answers = [], []
     for i in range(config.sc_samples):
-        agent = _agent(model, suite, task, "cot", config, temperature=config.sc_temperature, seed=config.seed + i)
+        agent = _agent(model, suite, task, "cot", config, prompts, temperature=config.sc_temperature,
+                       seed=config.seed + i)
         trace = agent.run(_question(task, suite.kind))
         traces.append(trace)
         answer = _answer_of(trace, suite.kind)
@@ -137,31 +141,34 @@ def _self_consistency(model, suite, task, config) -> tuple[str | None, list[Trac
     return winner, traces, n / config.sc_samples
 
 
-def run_item(model: Any, suite: Suite, task: Task, mode: str, config: EvalConfig | None = None
-             ) -> tuple[dict[str, Any], list[Trace]]:
-    """Run one task in one mode; returns its metrics row and every trace it produced."""
+def run_item(model: Any, suite: Suite, task: Task, mode: str, config: EvalConfig | None = None,
+             prompts: dict | None = None) -> tuple[dict[str, Any], list[Trace]]:
+    """Run one task in one mode; returns its metrics row and every trace it produced.
+
+    ``prompts`` maps an agent mode (react, cot, act, direct) to the prompt to use instead of the preset.
+    """
     config = config or EvalConfig()
     if mode not in EVAL_MODES:
         raise InputError(f"Unknown evaluation mode {mode!r}. Available: {', '.join(EVAL_MODES)}.")
     t0 = time.perf_counter()
     backed_off, majority = False, None
     if mode in ("react", "cot", "act", "direct"):
-        traces = [_agent(model, suite, task, mode, config).run(_question(task, suite.kind))]
+        traces = [_agent(model, suite, task, mode, config, prompts).run(_question(task, suite.kind))]
         answer = _answer_of(traces[0], suite.kind)
     elif mode == "cot_sc":
-        answer, traces, majority = _self_consistency(model, suite, task, config)
+        answer, traces, majority = _self_consistency(model, suite, task, config, prompts)
     elif mode == "react_cot_sc":
-        traces = [_agent(model, suite, task, "react", config).run(_question(task, suite.kind))]
+        traces = [_agent(model, suite, task, "react", config, prompts).run(_question(task, suite.kind))]
         answer = _answer_of(traces[0], suite.kind)
         if traces[0].stop_reason != "finished":
             backed_off = True
-            answer, more, majority = _self_consistency(model, suite, task, config)
+            answer, more, majority = _self_consistency(model, suite, task, config, prompts)
             traces += more
     else:  # cot_sc_react
-        answer, traces, majority = _self_consistency(model, suite, task, config)
+        answer, traces, majority = _self_consistency(model, suite, task, config, prompts)
         if majority < config.sc_threshold:
             backed_off = True
-            react = _agent(model, suite, task, "react", config).run(_question(task, suite.kind))
+            react = _agent(model, suite, task, "react", config, prompts).run(_question(task, suite.kind))
             traces.append(react)
             answer = _answer_of(react, suite.kind)
     wall = time.perf_counter() - t0
@@ -249,10 +256,12 @@ class EvalResult:
 
 
 def eval_run_id(suite: str, modes: Iterable[str], model: str, config: EvalConfig, limit: int | None,
-                fresh: bool = False) -> str:
+                fresh: bool = False, prompts: dict | None = None) -> str:
     """The same evaluation asked for again gets the same id, so it resumes; ``fresh`` starts a new one."""
+    hashes = {mode: p.hash for mode, p in sorted((prompts or {}).items())}
     key = json.dumps({"suite": suite, "modes": list(modes), "model": model, "config": asdict(config), "limit": limit,
-                      "fresh": time.time_ns() if fresh else 0}, sort_keys=True)
+                      "fresh": time.time_ns() if fresh else 0, **({"prompts": hashes} if hashes else {})},
+                     sort_keys=True)
     return "eval-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -274,11 +283,12 @@ def _shard() -> tuple[int, int, Any]:
 def evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, config: EvalConfig | None = None,
              store: Store | None = None, run_id: str | None = None, limit: int | None = None, fresh: bool = False,
              progress: Callable[[int, int, dict[str, Any]], None] | bool = False,
-             shard: tuple[int, int] | None = None) -> EvalResult:
+             shard: tuple[int, int] | None = None, prompts: dict | None = None) -> EvalResult:
     """Run every task of ``suite`` in every mode; results and traces go to ``store`` as they finish.
 
     ``progress``: True for a tqdm bar, or a callback (done, total, row) per finished item.
     ``shard``: (index, count) to take every count-th item; by default taken from ``accelerate launch``.
+    ``prompts``: agent mode -> PromptTemplate to use instead of the presets (part of the run id).
     """
     config = config or EvalConfig()
     modes = list(modes)
@@ -289,7 +299,7 @@ def evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, config: Ev
         suite = load_suite(suite)
     suite = suite.limit(limit)
     model_name = str(getattr(model, "name", type(model).__name__))
-    run_id = run_id or eval_run_id(suite.name, modes, model_name, config, limit, fresh)
+    run_id = run_id or eval_run_id(suite.name, modes, model_name, config, limit, fresh, prompts)
     store = store or Store()
     index, count, state = shard + (None,) if shard else _shard()
     items = [(t, m) for t in suite.tasks for m in modes]
@@ -306,7 +316,7 @@ def evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, config: Ev
         bar = tqdm(total=len(mine), desc=f"eval {suite.name}" + (f" [{index + 1}/{count}]" if count > 1 else ""),
                    unit="run")
     for n, (task, mode) in enumerate(mine, 1):
-        row, traces = run_item(model, suite, task, mode, config)
+        row, traces = run_item(model, suite, task, mode, config, prompts)
         row["process"] = index
         store.save_eval_item(run_id, row, traces)
         if bar is not None:

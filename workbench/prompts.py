@@ -84,6 +84,7 @@ class PromptTemplate:
     style: str = "plain"  # "plain" (Thought:) or "numbered" (Thought 1:, the ReAct paper)
     description: str = ""
     answer_prefix: str = "Answer:"  # cot / direct: what precedes the final answer
+    tool_descriptions: dict[str, str] = field(default_factory=dict)  # tool name -> description shown instead
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -98,7 +99,7 @@ class PromptTemplate:
     # ------------------------------------------------------------------ identity
     def content(self) -> dict[str, Any]:
         """Everything that changes what the model sees (not the name or description)."""
-        return {
+        data = {
             "mode": self.mode,
             "style": self.style,
             "instruction": self.instruction,
@@ -109,6 +110,9 @@ class PromptTemplate:
                 {"question": e.question, "answer": e.answer, "steps": [vars(s) for s in e.steps]} for e in self.examples
             ],
         }
+        if self.tool_descriptions:  # only when set, so prompts without overrides keep their hash
+            data["tool_descriptions"] = dict(sorted(self.tool_descriptions.items()))
+        return data
 
     @property
     def hash(self) -> str:
@@ -196,6 +200,7 @@ class PromptTemplate:
             style=str(data.get("style", "plain")),
             description=str(data.get("description", "")),
             answer_prefix=str(data.get("answer_prefix", "Answer:")),
+            tool_descriptions={str(k): str(v) for k, v in (data.get("tool_descriptions") or {}).items()},
         )
 
     def to_yaml(self) -> str:

@@ -24,7 +24,7 @@ from .types import Trace
 
 __all__ = ["Store", "RunSummary", "default_store_path", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _MIGRATIONS: list[str] = [
     # 1: runs
     """
@@ -82,6 +82,19 @@ _MIGRATIONS: list[str] = [
         result_json TEXT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS attributions_run ON attributions(run_id, step);
+    """,
+    # 4: named prompt versions
+    """
+    CREATE TABLE IF NOT EXISTS prompt_versions (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        parent TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        yaml TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS prompt_versions_name ON prompt_versions(name, created_at DESC);
     """,
 ]
 
@@ -339,6 +352,37 @@ class Store:
                                 "ORDER BY step, created_at", (run_id,)).fetchall()
         return [{"key": r[0], "step": r[1], "target": r[2], "method": r[3], "model": r[4], "created_at": r[5]}
                 for r in rows]
+
+    # ------------------------------------------------------------------ prompt versions
+    def save_prompt_version(self, row: dict[str, Any]) -> None:
+        with self._tx("save a prompt version to") as conn:
+            conn.execute("INSERT OR REPLACE INTO prompt_versions VALUES (?,?,?,?,?,?,?)",
+                         (row["id"], row["name"], row["hash"], row.get("parent"), row.get("note", ""),
+                          row["created_at"], row["yaml"]))
+
+    def prompt_versions(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Versions, newest first (of one name, or all)."""
+        sql = "SELECT id, name, hash, parent, note, created_at, yaml FROM prompt_versions"
+        args: tuple = ()
+        if name is not None:
+            sql, args = sql + " WHERE name=?", (name,)
+        with self._read() as conn:
+            rows = conn.execute(sql + " ORDER BY created_at DESC", args).fetchall()
+        return [dict(zip(("id", "name", "hash", "parent", "note", "created_at", "yaml"), r)) for r in rows]
+
+    def prompt_version(self, version_id: str) -> dict[str, Any] | None:
+        with self._read() as conn:
+            r = conn.execute("SELECT id, name, hash, parent, note, created_at, yaml FROM prompt_versions WHERE id=?",
+                             (version_id,)).fetchone()
+        return dict(zip(("id", "name", "hash", "parent", "note", "created_at", "yaml"), r)) if r else None
+
+    def rename_prompt(self, old: str, new: str) -> int:
+        with self._tx("rename a prompt in") as conn:
+            return conn.execute("UPDATE prompt_versions SET name=? WHERE name=?", (new, old)).rowcount
+
+    def delete_prompt_version(self, version_id: str) -> bool:
+        with self._tx("delete a prompt version from") as conn:
+            return conn.execute("DELETE FROM prompt_versions WHERE id=?", (version_id,)).rowcount > 0
 
     def integrity_check(self) -> str:
         with self._read() as conn:

@@ -184,11 +184,13 @@ class Toolbox:
     def unknown_message(self, name: str) -> str:
         return f"Unknown tool {name!r}. Valid tools: {', '.join(t.signature for t in self)}."
 
-    def describe(self, style: str = "plain") -> str:
-        """The tool list as it appears in the prompt."""
+    def describe(self, style: str = "plain", overrides: dict[str, str] | None = None) -> str:
+        """The tool list as it appears in the prompt; ``overrides`` replace descriptions by tool name."""
+        overrides = overrides or {}
+        text = {t.name: overrides.get(t.name) or t.description for t in self}
         if style == "numbered":
-            return "\n".join(f"({i}) {t.signature}, {t.description}" for i, t in enumerate(self, 1))
-        return "\n".join(f"- {t.signature}: {t.description}" for t in self)
+            return "\n".join(f"({i}) {t.signature}, {text[t.name]}" for i, t in enumerate(self, 1))
+        return "\n".join(f"- {t.signature}: {text[t.name]}" for t in self)
 
     def run(self, name: str, argument: str, context: ToolContext) -> str:
         """Run a tool; a failure is raised as ToolError (the agent turns it into an observation)."""
