@@ -74,3 +74,14 @@ def test_attribute_command_prints_scores_and_writes_html(tmp_path, capsys):
     assert (tmp_path / "a.html").read_text().startswith("<!doctype html>")
     assert main(["--store", store, "attribute", run_id, "--method", "ig"]) == 2
     assert "Did you mean 'layer_integrated_gradients'" in capsys.readouterr().err
+
+
+def test_run_with_dynamic_few_shot_records_the_examples_it_used(tmp_path):
+    out = _cli("run", "When was Skelnandun founded?", "--model", "tiny", "--max-steps", "1", "--max-new-tokens", "4",
+               "--dynamic-k", "2", "--json", env_store=tmp_path / "r.db")
+    assert out.returncode == 0, out.stderr
+    trace = json.loads(out.stdout)
+    used = trace["meta"]["examples_used"]
+    assert len(used) == 2 and all(f"Question: {q}" in "".join(s["text"] for s in trace["steps"][0]["prompt_segments"])
+                                  for q in used)
+    assert any("founded" in q for q in used)  # the nearest train questions are about founding

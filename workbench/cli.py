@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--corpus", default=None, help="a JSONL corpus (default: the demo world)")
     run.add_argument("--retrieval", default="bm25", choices=["bm25", "dense", "hybrid"],
                      help="how search ranks articles when no title matches exactly")
+    run.add_argument("--examples", type=int, default=None, help="keep the prompt's first N few-shot examples (0: none)")
+    run.add_argument("--dynamic-k", type=int, default=0,
+                     help="use the K demo train trajectories nearest to the instruction as examples")
     run.add_argument("--max-steps", type=int, default=8)
     run.add_argument("--max-new-tokens", type=int, default=128)
     run.add_argument("--temperature", type=float, default=0.0)
@@ -148,7 +151,7 @@ def _cmd_run(args, store_path) -> int:
     corpus = Corpus.from_jsonl(args.corpus) if args.corpus else None
     agent = Agent(lm, corpus=corpus, prompt=args.prompt, mode=args.mode, max_steps=args.max_steps,
                   max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
-                  retrieval=args.retrieval)
+                  retrieval=args.retrieval, n_examples=args.examples, dynamic_examples=args.dynamic_k)
     trace = agent.new_trace(args.instruction)
     t0 = time.perf_counter()
     for step in agent.stream(args.instruction):

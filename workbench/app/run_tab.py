@@ -34,13 +34,13 @@ def trace_outputs(trace: Trace | None, running: bool = False) -> tuple[Any, ...]
 
 
 def run_task(ctx: AppContext, instruction: str, mode: str, model_label: str, max_steps: float, temperature: float,
-             session: str = "", retrieval: str = "bm25") -> Iterator[tuple[Any, ...]]:
+             session: str = "", retrieval: str = "bm25", dynamic_k: float = 0) -> Iterator[tuple[Any, ...]]:
     """Stream a run: one output tuple per step, the trace saved to the store at the end."""
     try:
         task = validate_task(instruction)
         lm = ctx.models.get(model_label)
         agent = Agent(lm, corpus=ctx.get_corpus(), mode=mode, max_steps=int(max_steps), temperature=float(temperature),
-                      retrieval=retrieval or "bm25")
+                      retrieval=retrieval or "bm25", dynamic_examples=int(dynamic_k or 0))
     except Exception as err:  # bad input or a model that will not load: tell the user, keep serving
         raise gr.Error(describe_error(err)) from err
     trace = agent.new_trace(task)
@@ -91,6 +91,9 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
                 temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature (0 = greedy)")
                 retrieval = gr.Radio(["bm25", "dense", "hybrid"], value="bm25", label="Search ranking",
                                      info="used when no article title matches the search exactly")
+                dynamic_k = gr.Slider(0, 6, value=0, step=1, label="Dynamic few-shot k",
+                                      info="0: the prompt's own examples; k: the k demo train trajectories "
+                                           "nearest to the instruction (MiniLM similarity)")
     with gr.Row():
         run_btn = gr.Button("Run", variant="primary", elem_id="wb-run")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="wb-stop")
@@ -114,14 +117,14 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
 
     outputs = [timeline, status, table, plot, step_pick, run_id, trace_state]
 
-    def _run(instruction, mode, model, max_steps, temperature, retrieval, request: gr.Request):
+    def _run(instruction, mode, model, max_steps, temperature, retrieval, dynamic_k, request: gr.Request):
         yield from run_task(ctx, instruction, mode, model, max_steps, temperature, session=_session(request),
-                            retrieval=retrieval)
+                            retrieval=retrieval, dynamic_k=dynamic_k)
 
     def _stop(request: gr.Request):
         ctx.cancel(_session(request))
 
-    inputs = [instruction, mode, model, max_steps, temperature, retrieval]
+    inputs = [instruction, mode, model, max_steps, temperature, retrieval, dynamic_k]
     run_btn.click(_run, inputs, outputs, api_name="run",
                           concurrency_limit=4)
     instruction.submit(_run, inputs, outputs, api_name=False,
