@@ -261,9 +261,12 @@ def _integrated_gradients(lm, seq: StepSequence, features: list[Feature], n_step
 
 
 def captum_reference(trace: Trace, step: int | Any, target: str = "action", model: Any = None,
-                     method: str = "feature_ablation", n_samples: int = 8, seed: int = 0) -> AttributionResult:
-    """The same attribution by Captum's own LLMAttribution with its defaults (token-by-token
-    decoding with its cache for every perturbation): slow, and the reference the fast path matches."""
+                     method: str = "feature_ablation", n_samples: int = 8, seed: int = 0,
+                     **captum_kwargs: Any) -> AttributionResult:
+    """The same attribution by Captum's own LLMAttribution: by default with Captum's defaults
+    (token-by-token decoding with its cache, for every perturbation), the reference the fast path is
+    measured against. ``captum_kwargs`` go to ``LLMAttribution.attribute`` (``forward_in_tokens=False``
+    is Captum's one-pass mode)."""
     import torch
     from captum.attr import FeatureAblation, LLMAttribution, ShapleyValueSampling
 
@@ -283,7 +286,7 @@ def captum_reference(trace: Trace, step: int | Any, target: str = "action", mode
     lm.model.forward = counting_forward
     try:
         algorithm = FeatureAblation(lm.model) if method == "feature_ablation" else ShapleyValueSampling(lm.model)
-        kwargs = {"n_samples": n_samples} if method == "shapley" else {}
+        kwargs = {"n_samples": n_samples, **captum_kwargs} if method == "shapley" else dict(captum_kwargs)
         torch.manual_seed(seed)
         with torch.no_grad():
             result = LLMAttribution(algorithm, lm.tokenizer).attribute(
@@ -294,7 +297,7 @@ def captum_reference(trace: Trace, step: int | Any, target: str = "action", mode
     token_attr = result.token_attr.tolist() if result.token_attr is not None else [seq_attr]
     return AttributionResult(trace.id, index, target, method, "segment", features, seq_attr, token_attr,
                              _row_labels(lm, seq), [seq.ids[t] for t in seq.targets], float("nan"), model=lm.name,
-                             settings={"engine": "captum LLMAttribution defaults"}, forward_passes=calls["n"],
+                             settings={"engine": "captum LLMAttribution", **captum_kwargs}, forward_passes=calls["n"],
                              seconds=time.perf_counter() - t0)
 
 

@@ -6,13 +6,16 @@ No gradio here, so unit tests call them directly. Every piece of model or user t
 
 from __future__ import annotations
 
+import difflib
 import html
 import math
+from typing import Any, Iterable
 
 from ..types import Step, Trace
 from ..viz import KIND_COLORS
 
-__all__ = ["step_html", "timeline_html", "prompt_html", "status_markdown", "tokens_html", "CSS"]
+__all__ = ["step_html", "timeline_html", "prompt_html", "status_markdown", "tokens_html", "word_diff_html",
+           "step_diff_html", "outcomes_markdown", "CSS"]
 
 CSS = """
 .wb-timeline { display: flex; flex-direction: column; gap: 8px; }
@@ -103,3 +106,74 @@ def tokens_html(step: Step) -> str:
         spans.append(f'<span class="wb-tok" title="p = {p:.3f}" style="background:rgba(46,125,50,{0.15 + 0.6 * p:.2f})">'
                      f"{_e(tok)}</span>")
     return "".join(spans)
+
+
+# Inline styles, so the prompt lab's diff looks the same wherever the HTML is shown (app or notebook).
+_DEL = "background:#ffebee;color:#b71c1c;text-decoration:line-through;"
+_INS = "background:#e8f5e9;color:#1b5e20;text-decoration:none;"
+_CELL = "border:1px solid #ddd;padding:4px 6px;vertical-align:top;white-space:pre-wrap;word-break:break-word;"
+
+
+def word_diff_html(a: str | None, b: str | None) -> str:
+    """A word-level diff of two texts as HTML: removed words struck through in red, added ones in green.
+
+    The same split as ``prompt_lab.text_diff`` (on whitespace); every word is escaped.
+    """
+    wa, wb = (a or "").split(), (b or "").split()
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(_e(" ".join(wa[i1:i2])))
+        if op in ("delete", "replace"):
+            out.append(f'<del class="wb-del" style="{_DEL}">{_e(" ".join(wa[i1:i2]))}</del>')
+        if op in ("insert", "replace"):
+            out.append(f'<ins class="wb-ins" style="{_INS}">{_e(" ".join(wb[j1:j2]))}</ins>')
+    return " ".join(out)
+
+
+def step_diff_html(rows: Iterable[dict[str, Any]], label_a: str = "A", label_b: str = "B") -> str:
+    """Two runs side by side, one row per step (``StepDiff.row()`` dicts): thoughts, their word diff,
+    actions, their diff and observations. Rows where the actions differ are marked."""
+    heads = ["step", f"thought {label_a}", f"thought {label_b}", "thought diff", f"action {label_a}",
+             f"action {label_b}", "action diff", f"observation {label_a}", f"observation {label_b}"]
+    head = "".join(f'<th style="{_CELL}background:#f5f5f5;">{_e(h)}</th>' for h in heads)
+    body = []
+    for r in rows:
+        same = bool(r.get("same_action"))
+        mark = "" if same else " ≠"
+        style = _CELL + ("" if same else "background:#fff3e0;")
+        cells = [f'<td style="{style}"><b>{_e(str(r.get("step", "")))}{mark}</b></td>']
+        for key in ("thought_a", "thought_b"):
+            cells.append(f'<td style="{_CELL}">{_e(r.get(key))}</td>')
+        cells.append(f'<td style="{_CELL}">{word_diff_html(r.get("thought_a"), r.get("thought_b"))}</td>')
+        for key in ("action_a", "action_b"):
+            cells.append(f'<td style="{_CELL}"><code>{_e(r.get(key))}</code></td>')
+        cells.append(f'<td style="{_CELL}">{word_diff_html(r.get("action_a"), r.get("action_b"))}</td>')
+        for key in ("observation_a", "observation_b"):
+            cells.append(f'<td style="{_CELL}font-size:0.9em;">{_e(r.get(key))}</td>')
+        body.append(f'<tr class="wb-diff-row{"" if same else " wb-diverge"}" data-step="{_e(str(r.get("step", "")))}">'
+                    f'{"".join(cells)}</tr>')
+    if not body:
+        body.append(f'<tr><td style="{_CELL}" colspan="{len(heads)}"><i>Neither run has a step.</i></td></tr>')
+    return (f'<table class="wb-step-diff" style="border-collapse:collapse;width:100%;font-size:0.9em;">'
+            f'<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+
+
+def _md(text: Any) -> str:
+    """Model text for a Markdown table cell: escaped, on one line, no column breaks."""
+    return _e("—" if text is None else str(text)).replace("|", "&#124;").replace("\n", " ")
+
+
+def outcomes_markdown(outcomes: dict[str, Any], labels: tuple[str, str], run_ids: tuple[str, str] | None = None) -> str:
+    """The outcomes of a comparison (``Comparison.outcomes()``) as a Markdown table and one line."""
+    a, b = labels
+    rows = [("answer", *outcomes["answers"]), ("stopped", *outcomes["stop_reasons"]), ("steps", *outcomes["steps"])]
+    if run_ids:
+        rows.append(("run", *run_ids))
+    lines = [f"| | {_md(a)} | {_md(b)} |", "|---|---|---|"] + [f"| {k} | {_md(x)} | {_md(y)} |" for k, x, y in rows]
+    where = outcomes.get("first_divergence")
+    lines.append("")
+    lines.append(("Same answer. " if outcomes.get("same_answer") else "**Different answers.** ")
+                 + (f"The actions first diverge at **step {where}**." if where is not None
+                    else "The actions never diverge."))
+    return "\n".join(lines)
