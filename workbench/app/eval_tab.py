@@ -30,8 +30,10 @@ def per_task_table(rows: list[dict[str, Any]]) -> Any:
 
 
 def run_evaluation(ctx: AppContext, suite_spec: str, upload: str | None, modes: list[str], model_label: str,
-                   limit: float, k: float) -> Iterator[tuple[Any, ...]]:
-    """Stream (status, aggregate, chart, per-task table, eval id) while the evaluation runs."""
+                   limit: float, k: float, progress: Any = None) -> Iterator[tuple[Any, ...]]:
+    """Stream (status, aggregate, chart, per-task table, eval id) while the evaluation runs.
+
+    ``progress``: a gr.Progress (or any callable taking (done, total)) for the progress bar."""
     try:
         suite = load_suite(upload or suite_spec, limit=int(limit))
         lm = ctx.models.get(model_label)
@@ -61,6 +63,8 @@ def run_evaluation(ctx: AppContext, suite_spec: str, upload: str | None, modes: 
     while (item := updates.get()) is not None:
         n, todo, row = item
         rows.append(row)
+        if progress is not None:
+            progress((n, todo), desc="evaluating", unit="runs")
         yield (f"{n} / {todo} runs done · last: {row['task_id']} in {row['mode']} → "
                f"{'✓' if row['success'] else '✗'}", aggregate(pd.DataFrame(rows)), None, per_task_table(rows), "")
     if "error" in outcome:
@@ -121,8 +125,8 @@ def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> None:
         cmp_table = gr.Dataframe(label="Side by side", interactive=False)
         cmp_chart = gr.Plot()
 
-    def _run(suite, upload, modes, model, limit, k):
-        yield from run_evaluation(ctx, suite, upload, modes, model, limit, k)
+    def _run(suite, upload, modes, model, limit, k, progress=gr.Progress()):
+        yield from run_evaluation(ctx, suite, upload, modes, model, limit, k, progress)
 
     def _pick(table, evt: gr.SelectData):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
