@@ -71,3 +71,26 @@ def test_attribution_notebook_runs_on_the_embedded_model(tmp_path):
     nb = execute("03_attribution.ipynb", None, tmp_path, WORKBENCH_ATTR_TASKS="2")
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
+
+
+def test_prompt_lab_notebook_runs_on_the_tiny_model(tmp_path):
+    nb = execute("04_prompt_lab.ipynb", "tiny", tmp_path, WORKBENCH_HOME=str(tmp_path))
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "examples[1].steps[3].action" in html and "thought_diff" in html and "same_action" in html
+    assert "example 3" in html  # the attribution diff table
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "saved react-two-shot as" in text and "first divergence:" in text
+    from workbench.store import Store
+
+    assert [r["name"] for r in Store(tmp_path / "runs.db").prompt_versions()] == ["react-two-shot"]
+
+
+@pytest.mark.real_model
+def test_prompt_lab_notebook_runs_on_the_embedded_model(tmp_path):
+    nb = execute("04_prompt_lab.ipynb", None, tmp_path, WORKBENCH_HOME=str(tmp_path))
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)

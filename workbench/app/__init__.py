@@ -38,6 +38,7 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
     from .attribution_tab import build_attribution_tab
     from .eval_tab import build_eval_tab
     from .history_tab import build_history_tab
+    from .prompt_tab import build_prompt_tab
     from .run_tab import build_run_tab
 
     ctx = AppContext(store=store if isinstance(store, Store) else Store(store), models=ModelRegistry(model, models),
@@ -49,6 +50,8 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
         with gr.Tabs() as tabs:
             with gr.Tab("Run", id="run"):
                 run = build_run_tab(ctx)
+            with gr.Tab("Prompt lab", id="prompts"):
+                build_prompt_tab(ctx, run["outputs"], tabs)
             with gr.Tab("Attribution", id="attribution"):
                 attribution = build_attribution_tab(ctx)
             with gr.Tab("Evaluate", id="evaluate"):

@@ -134,15 +134,15 @@ def word_diff_html(a: str | None, b: str | None) -> str:
 def step_diff_html(rows: Iterable[dict[str, Any]], label_a: str = "A", label_b: str = "B") -> str:
     """Two runs side by side, one row per step (``StepDiff.row()`` dicts): thoughts, their word diff,
     actions, their diff and observations. Rows where the actions differ are marked."""
-    heads = ["step", f"thought {label_a}", f"thought {label_b}", "thought diff", f"action {label_a}",
-             f"action {label_b}", "action diff", f"observation {label_a}", f"observation {label_b}"]
-    head = "".join(f'<th style="{_CELL}background:#f5f5f5;">{_e(h)}</th>' for h in heads)
+    heads = ["step", "thought A", "thought B", "thought diff", "action A", "action B", "action diff", "observation A",
+             "observation B"]
+    head = "".join(f'<th style="{_CELL}background:#f5f5f5;white-space:nowrap;">{_e(h)}</th>' for h in heads)
     body = []
     for r in rows:
         same = bool(r.get("same_action"))
         mark = "" if same else " ≠"
         style = _CELL + ("" if same else "background:#fff3e0;")
-        cells = [f'<td style="{style}"><b>{_e(str(r.get("step", "")))}{mark}</b></td>']
+        cells = [f'<td style="{style}white-space:nowrap;"><b>{_e(str(r.get("step", "")))}{mark}</b></td>']
         for key in ("thought_a", "thought_b"):
             cells.append(f'<td style="{_CELL}">{_e(r.get(key))}</td>')
         cells.append(f'<td style="{_CELL}">{word_diff_html(r.get("thought_a"), r.get("thought_b"))}</td>')
@@ -155,7 +155,10 @@ def step_diff_html(rows: Iterable[dict[str, Any]], label_a: str = "A", label_b: 
                     f'{"".join(cells)}</tr>')
     if not body:
         body.append(f'<tr><td style="{_CELL}" colspan="{len(heads)}"><i>Neither run has a step.</i></td></tr>')
-    return (f'<table class="wb-step-diff" style="border-collapse:collapse;width:100%;font-size:0.9em;">'
+    legend = (f'<div class="wb-diff-legend" style="margin:4px 0;font-size:0.9em;"><b>A</b> = {_e(label_a)} · '
+              f'<b>B</b> = {_e(label_b)} · <del style="{_DEL}">removed in B</del> <ins style="{_INS}">added in B</ins>'
+              " · ≠ the actions differ</div>")
+    return (f'{legend}<table class="wb-step-diff" style="border-collapse:collapse;width:100%;font-size:0.9em;">'
             f'<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
 
 
