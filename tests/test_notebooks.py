@@ -78,7 +78,8 @@ def test_prompt_lab_notebook_runs_on_the_tiny_model(tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
-    assert "examples[1].steps[3].action" in html and "thought_diff" in html and "same_action" in html
+    assert "examples[1].steps[4].action" in html and "examples[2].steps[1].action" in html
+    assert "thought_diff" in html and "same_action" in html
     assert "example 3" in html  # the attribution diff table
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
     text = "".join(o.get("text", "") for o in outputs)

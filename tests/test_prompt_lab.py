@@ -141,3 +141,27 @@ def test_dynamic_few_shot_picks_the_nearest_examples_and_records_them(corpus):
     used = trace.meta["examples_used"]
     assert len(used) == 2 and all(f"Question: {q}" in trace.steps[0].prompt for q in used)
     assert examples_from_tasks(tasks[:1], "direct")[0].answer == tasks[0].answer
+
+
+def test_rename_refuses_to_merge_into_another_prompt(store):
+    from workbench.errors import InputError
+
+    save_version(store, load_prompt("react"), "a")
+    save_version(store, load_prompt("react").with_examples(1), "b")
+    with pytest.raises(InputError, match="Versions named 'b' exist already"):
+        rename_prompt(store, "a", "b")
+    assert len(list_versions(store, "a")) == 1
+
+
+def test_batch_compare_refuses_a_prompt_its_modes_never_run(store):
+    from workbench.errors import InputError
+
+    with pytest.raises(InputError, match="is a cot prompt.*Pick one of: cot, cot_sc, react_cot_sc, cot_sc_react"):
+        batch_compare(load_suite("demo:dev", limit=1), "cot", "cot", ScriptedModel([]), modes=["react"], store=store)
+
+
+def test_comparing_a_version_with_itself_keeps_two_columns(corpus):
+    cmp = compare_run("When was Varnholt founded?", [Variant("react"), Variant("react")], tiny_model(),
+                      corpus=corpus, max_steps=1)
+    assert cmp.labels[0].startswith("A: ") and cmp.labels[1].startswith("B: ")
+    assert set(cmp.labels) <= set(cmp.attribution.columns)

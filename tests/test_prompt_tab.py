@@ -115,7 +115,8 @@ def test_ks_problems_and_the_sweep_figure():
     assert parse_ks("0, 1,2 2") == [0, 1, 2]
     with pytest.raises(InputError, match="whole numbers"):
         parse_ks("0,one")
-    assert problems_table([Problem("examples[1].question", "empty")]).values.tolist() == [["examples[1].question", "empty"]]
+    table = problems_table([Problem("examples[1].question", "empty")])
+    assert table.values.tolist() == [["examples[1].question", "empty"]]
     fig = sweep_figure(pd.DataFrame({"k": [0, 1], "success": [0.0, 0.5], "f1": [0.1, 0.6]}))
     assert [t.name for t in fig.data] == ["success", "f1"] and list(fig.data[0].x) == [0, 1]
 
@@ -198,12 +199,16 @@ def test_save_rename_and_delete_versions(served, client):
     assert name == "react-edited" and f"version `{parent}`" in status and "hash `" in status
     saved = store.prompt_version(parent)
     assert saved["note"] == "first thought" and "First I search Thesnoulith." in saved["yaml"]
-    assert (f"saved: react-edited · {parent} · first thought", f"saved:{parent}") in [tuple(c) for c in source["choices"]]
+    label = f"saved: react-edited · {parent} · first thought"
+    assert (label, f"saved:{parent}") in [tuple(c) for c in source["choices"]]
     child = client.predict(*fields, "react-edited", "again", parent, "tiny", api_name="/prompt_save")[0]
     assert store.prompt_version(child)["parent"] == parent
     status = client.predict("react-edited", "react-renamed", api_name="/prompt_rename")[0]
     assert "Renamed 2 version(s)" in status and len(store.prompt_versions("react-renamed")) == 2
     assert f"Deleted version `{child}`" in client.predict(f"saved:{child}", api_name="/prompt_delete")[0]
+    label = f"saved: react-renamed · {parent} · first thought"
+    assert f"Deleted version `{parent}`" in client.predict(label, api_name="/prompt_delete")[0]
+    assert store.prompt_versions("react-renamed") == []
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="No prompt version with id 'nope'"):
@@ -252,6 +257,9 @@ def test_compare_two_versions_stores_both_runs_and_diffs_attribution(served, cli
     assert headers[0] == "label" and headers[-1] == "diff" and any(h.startswith("A: react@") for h in headers)
     labels = [r[0] for r in table["data"]]
     assert "example 2" in labels and "task" in labels  # example 2 is only in A: its diff is -A
+    same = client.predict("What is 2 + 3?", "preset:react", "preset:react", "tiny", "tiny", 1, False,
+                          api_name="/prompt_compare")
+    assert "Same answer" in same[0] and same[5] is None and same[6]["data"] == []
 
 
 def test_batch_compare_and_k_sweep(served, client):
@@ -278,7 +286,8 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="Debian's chromium is not installed (apt-get install chromium)")
 def test_edit_save_and_compare_in_a_real_browser(tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -314,7 +323,8 @@ def test_edit_save_and_compare_in_a_real_browser(tmp_path):
             assert "thought B" in page.locator("#wb-prompt-diff").inner_text()
             page.locator("#wb-prompt-outcomes").get_by_text("answer").first.wait_for(timeout=30_000)
             page.locator("#wb-prompt-attr-plot .js-plotly-plot").wait_for(timeout=30_000)
-            assert len(page.locator("#wb-prompt-runs textarea, #wb-prompt-runs input").first.input_value().split(", ")) == 2
+            runs = page.locator("#wb-prompt-runs textarea, #wb-prompt-runs input").first.input_value()
+            assert len(runs.split(", ")) == 2 and all(store.get_trace(r) for r in runs.split(", "))
             page.screenshot(path=str(tmp_path / "prompt_lab.png"), full_page=True)
             browser.close()
     finally:

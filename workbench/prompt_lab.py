@@ -167,9 +167,13 @@ def get_version(store: Any, ref: str) -> PromptVersion:
 
 
 def rename_prompt(store: Any, old: str, new: str) -> int:
-    if not new.strip():
+    """Rename every version of ``old``; refuses to merge into another prompt's versions."""
+    old, new = old.strip(), new.strip()
+    if not new:
         raise InputError("The new name is empty.")
-    n = store.rename_prompt(old, new.strip())
+    if new != old and store.prompt_versions(new):
+        raise InputError(f"Versions named {new!r} exist already; pick another name or delete them first.")
+    n = store.rename_prompt(old, new)
     if n == 0:
         raise StoreError(f"No prompt versions are named {old!r}.")
     return n
@@ -185,7 +189,9 @@ def prompt_from_yaml(text: str, source: str = "import") -> PromptTemplate:
     prompt = PromptTemplate.from_yaml(text, source=source)
     problems = validate_prompt(prompt)
     if problems:
-        raise PromptError(f"{source}: " + "; ".join(map(str, problems)))
+        err = PromptError(f"{source}: " + "; ".join(map(str, problems)))
+        err.problems = problems  # one per place, for editors that list them
+        raise err
     return prompt
 
 
@@ -290,8 +296,11 @@ def compare_run(task: str, variants: list[Variant], model: Any = None, *, mode: 
     if mode not in MODES:
         raise InputError(f"Unknown mode {mode!r}. Available: {', '.join(MODES)}.")
     runs, labels, models = [], [], []
-    for v in variants:
+    for n, v in enumerate(variants):
         prompt, lm, label = _resolve(v, model, mode)
+        if label in labels:  # the same version twice: keep the two columns apart
+            labels[0], label = f"A: {labels[0]}", f"B: {label}"
+            runs[0].meta["variant"] = labels[0]
         if lm is None:
             raise InputError("No model: pass model=... or give each Variant its own.")
         trace = Agent(lm, corpus=corpus, prompt=prompt, mode=prompt.mode, max_steps=max_steps).run(task)
@@ -313,8 +322,13 @@ def compare_run(task: str, variants: list[Variant], model: Any = None, *, mode: 
     return result
 
 
+_USES = {"react": {"react"}, "act": {"act"}, "cot": {"cot"}, "direct": {"direct"}, "cot_sc": {"cot"},
+         "react_cot_sc": {"react", "cot"}, "cot_sc_react": {"react", "cot"}}  # evaluation mode -> agent modes it runs
+
+
 def batch_compare(suite: Any, prompt_a: PromptTemplate | str, prompt_b: PromptTemplate | str, model: Any, *,
-                  modes: Iterable[str] = ("react",), limit: int | None = None, store: Any = None) -> dict[str, Any]:
+                  modes: Iterable[str] = ("react",), limit: int | None = None, store: Any = None,
+                  config: Any = None) -> dict[str, Any]:
     """Both prompt versions over a suite: per-mode and per-type success, the difference, and the
     tasks whose outcome flipped. Returns {"by_mode", "by_type", "flipped", "runs": (id_a, id_b)}."""
     import pandas as pd
@@ -325,7 +339,13 @@ def batch_compare(suite: Any, prompt_a: PromptTemplate | str, prompt_b: PromptTe
     results = []
     for prompt in (prompt_a, prompt_b):
         template = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt, mode=modes[0])
-        results.append(evaluate(suite, modes, model, store=store, limit=limit, prompts={template.mode: template}))
+        fits = [m for m in modes if template.mode in _USES.get(m, set())]
+        if not fits:
+            usable = [m for m, uses in _USES.items() if template.mode in uses]
+            raise InputError(f"Prompt {template.name!r} is a {template.mode} prompt; the evaluation modes "
+                             f"{', '.join(modes)} never run it. Pick one of: {', '.join(usable)}.")
+        results.append(evaluate(suite, modes, model, store=store, limit=limit, prompts={template.mode: template},
+                                config=config))
     ta, tb = (pd.DataFrame(r.rows) for r in results)
     joined = ta.merge(tb, on=["task_id", "mode"], suffixes=("_a", "_b"))
     flipped = joined[joined["success_a"] != joined["success_b"]][
@@ -343,18 +363,24 @@ def batch_compare(suite: Any, prompt_a: PromptTemplate | str, prompt_b: PromptTe
 
 
 def k_sweep(suite: Any, model: Any, ks: Iterable[int], *, mode: str = "react", prompt: PromptTemplate | str | None = None,
-            limit: int | None = None, store: Any = None) -> Any:
-    """Success against the number of few-shot examples (0 = zero-shot): one evaluation per k."""
+            limit: int | None = None, store: Any = None, config: Any = None) -> Any:
+    """Success against the number of few-shot examples (0 = zero-shot): one evaluation per k.
+
+    ``config``: an EvalConfig for the other settings (its n_examples is replaced by each k)."""
+    from dataclasses import replace as _replace
+
     import pandas as pd
 
     from .evaluation import EvalConfig, evaluate
+
+    base = config or EvalConfig()
 
     template = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt, mode=mode)
     rows = []
     for k in ks:
         if k < 0 or k > len(template.examples):
             raise InputError(f"k must be between 0 and {len(template.examples)} (the prompt's examples), got {k}.")
-        result = evaluate(suite, [mode], model, store=store, limit=limit, config=EvalConfig(n_examples=k),
+        result = evaluate(suite, [mode], model, store=store, limit=limit, config=_replace(base, n_examples=k),
                           prompts={mode: template})
         agg = result.aggregate().iloc[0]
         rows.append({"k": k, "success": float(agg["success"]), "f1": float(agg["f1"]), "steps": float(agg["steps"]),

@@ -169,7 +169,7 @@ def move_example(prompt: dict[str, Any], index: Any, delta: int) -> tuple[dict[s
 
 
 def version_choices(store: Any) -> list[tuple[str, str]]:
-    """Dropdown choices: ("preset: react", "preset:react") for presets, then ("saved: NAME · id · note", "saved:id")."""
+    """Dropdown choices: ("preset: react", "preset:react"), then ("saved: NAME · id · note", "saved:id")."""
     presets = [(f"preset: {p}", f"preset:{p}") for p in list_presets()]
     saved = [(" · ".join(x for x in (f"saved: {r['name']}", r["id"], r["note"]) if x), f"saved:{r['id']}")
              for r in store.prompt_versions()]
@@ -296,24 +296,30 @@ def _compare(ctx: AppContext, instruction: str, version_a: str, version_b: str, 
                       max_steps=int(max_steps), attribution=bool(attribution), store=ctx.store)
     ids = (cmp.traces[0].id, cmp.traces[1].id)
     diff = cmp.attribution
-    return (outcomes_markdown(cmp.outcomes(), cmp.labels, ids), step_diff_html([d.row() for d in cmp.steps], la[3:], lb[3:]),
-            ", ".join(ids), ids[0], ids[1], diff_heatmap(diff, la, lb) if diff is not None else None,
-            diff.round(4) if diff is not None else _df([], ["label", "kind", la, lb, "diff"]))
+    table = step_diff_html([d.row() for d in cmp.steps], la[3:], lb[3:])  # its legend says which is A
+    if diff is None:  # attribution off, or no step both runs have
+        return (outcomes_markdown(cmp.outcomes(), cmp.labels, ids), table, ", ".join(ids), *ids, None,
+                _df([], ["label", "kind", la, lb, "diff"]))
+    return (outcomes_markdown(cmp.outcomes(), cmp.labels, ids), table, ", ".join(ids), *ids,
+            diff_heatmap(diff, la, lb), diff.round(4))
 
 
 def _usable(prompt: PromptTemplate, mode: str, side: str) -> PromptTemplate:
     if prompt.mode not in _USES.get(mode, {mode}):
-        raise InputError(f"Version {side} is a {prompt.mode} prompt, which the {mode} mode never uses. Pick a mode "
-                         f"that runs {prompt.mode}: {', '.join(m for m in EVAL_MODES if prompt.mode in _USES.get(m, {m}))}.")
+        fits = ", ".join(m for m in EVAL_MODES if prompt.mode in _USES.get(m, {m}))
+        raise InputError(f"Version {side} is a {prompt.mode} prompt, which the {mode} mode never uses. "
+                         f"Pick a mode that runs {prompt.mode}: {fits}.")
     return prompt
 
 
-def _batch(ctx: AppContext, suite: str, limit: float, version_a: str, version_b: str, mode: str, model: str) -> tuple[Any, ...]:
+def _batch(ctx: AppContext, suite: str, limit: float, version_a: str, version_b: str, mode: str,
+           model: str) -> tuple[Any, ...]:
     pa = _usable(resolve_prompt(ctx.store, version_a)[0], mode, "A")
     pb = _usable(resolve_prompt(ctx.store, version_b)[0], mode, "B")
     out = batch_compare(suite, pa, pb, ctx.models.get(model), modes=[mode], limit=int(limit), store=ctx.store)
-    status = (f"{suite} · {int(limit)} tasks · {mode} · A = `{pa.name}@{pa.hash[:6]}` (evaluation `{out['runs'][0]}`), "
-              f"B = `{pb.name}@{pb.hash[:6]}` (evaluation `{out['runs'][1]}`) · {len(out['flipped'])} flipped")
+    a, b = out["runs"]
+    status = (f"{suite} · {int(limit)} tasks · {mode} · A = `{pa.name}@{pa.hash[:6]}` (evaluation `{a}`), "
+              f"B = `{pb.name}@{pb.hash[:6]}` (evaluation `{b}`) · {len(out['flipped'])} flipped")
     return status, out["by_mode"], out["by_type"], out["flipped"]
 
 
@@ -484,17 +490,21 @@ def build_prompt_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> dict
         n = rename_prompt(ctx.store, (old or "").strip(), new or "")
         return (f"Renamed {n} version(s) of **{old.strip()}** to **{new.strip()}**.", *refreshed())
 
-    def delete(ref):
+    def export(s, *f):
+        d = apply_editor(s, *f)
+        return d, _export(d)
+
+    def delete(ref):  # an id, or a picker's "saved:id" value or "saved: NAME · id · note" label
         ref = (ref or "").strip()
-        vid = ref.split(":", 1)[1].split(" · ")[0].strip() if ref.startswith("saved:") else ref
+        parts = [x.strip() for x in ref.partition("saved:")[2].split(" · ")] if ref.startswith("saved:") else []
+        vid = next((x for x in parts if ctx.store.prompt_version(x)), parts[0] if parts else ref)
         delete_version(ctx.store, vid)
         return (f"Deleted version `{vid}`.", *refreshed())
 
     load_btn.click(_guard(load), [source], [state, parent, problems, status, *view], api_name="prompt_load")
     refresh_btn.click(refreshed, None, pickers, api_name="prompt_versions")
     upload.upload(_guard(_import), [upload], [state, parent, problems, status, *view], api_name="prompt_import")
-    export_btn.click(_guard(lambda s, *f: (apply_editor(s, *f), _export(apply_editor(s, *f)))), [state, *fields],
-                     [state, export_file], api_name="prompt_export")
+    export_btn.click(_guard(export), [state, *fields], [state, export_file], api_name="prompt_export")
     ex_pick.input(_guard(pick), [state, *fields, ex_pick], [state, *view], api_name="prompt_example")
     apply_btn.click(_guard(edit(lambda d, i: (d, i))), [state, *fields], [state, *view], api_name="prompt_apply")
     add_btn.click(_guard(edit(lambda d, i: add_example(d))), [state, *fields], [state, *view],
@@ -519,6 +529,6 @@ def build_prompt_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> dict
                      api_name=False)
     batch_btn.click(_guard(functools.partial(_batch, ctx)), [suite, limit, ver_a, ver_b, batch_mode, model_a],
                     [batch_status, by_mode, by_type, flipped], api_name="prompt_batch_compare", concurrency_limit=1)
-    sweep_btn.click(_guard(functools.partial(_sweep, ctx)), [suite, limit, ks, ver_a, model_a], [sweep_table, sweep_plot],
-                    api_name="prompt_sweep", concurrency_limit=1)
+    sweep_btn.click(_guard(functools.partial(_sweep, ctx)), [suite, limit, ks, ver_a, model_a],
+                    [sweep_table, sweep_plot], api_name="prompt_sweep", concurrency_limit=1)
     return {"state": state, "source": source, "version_a": ver_a, "version_b": ver_b}
