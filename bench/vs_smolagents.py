@@ -22,7 +22,7 @@ with its message recorded, so the run always finishes.
 
     python bench/vs_smolagents.py [--tasks 30] [--max-steps 8] [--out bench/results/vs_smolagents.json]
 
-Needs ``pip install smolagents==1.26.0`` (about 25 minutes on 2 cores).
+Needs smolagents==1.26.0 (in the dev extra: ``python3 bootstrap.py test`` installs it).
 """
 
 from __future__ import annotations
