@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .errors import InputError
+from .generation import encode_fed
 from .types import Segment, Step, Trace
 
 __all__ = ["StepSequence", "Feature", "build_sequence", "PrefixScorer", "captum_forward", "segment_input", "TARGETS"]
@@ -66,8 +67,8 @@ class StepSequence:
         return out
 
 
-def _fed_ids(tokenizer: Any, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+def _fed_ids(tokenizer: Any, text: str, kind: str = "scaffold", label: str = "") -> list[int]:
+    return encode_fed(tokenizer, text, kind, label)  # exactly as the session fed it
 
 
 def build_sequence(trace: Trace, index: int, tokenizer: Any, target: str = "step") -> StepSequence:
@@ -86,7 +87,7 @@ def build_sequence(trace: Trace, index: int, tokenizer: Any, target: str = "step
     segments: list[Segment] = []
     for seg in step.prompt_segments:
         piece = generated.get(seg.label) if seg.kind in ("thought", "action", "answer") else None
-        piece = piece if piece is not None else _fed_ids(tokenizer, seg.text)
+        piece = piece if piece is not None else _fed_ids(tokenizer, seg.text, seg.kind, seg.label)
         if seg.start >= 0 and len(piece) != seg.end - seg.start:
             raise InputError(f"Step {index}: segment {seg.label!r} re-tokenizes to {len(piece)} ids, not the "
                              f"{seg.end - seg.start} the run fed; was the trace made with another tokenizer?")

@@ -114,7 +114,7 @@ def calculate(expression: str) -> int | float:
         raise CalculatorError("calculate needs the expression as text, e.g. calculate[2 * (3 + 4)].")
     if len(expression) > MAX_LENGTH:
         raise CalculatorError(
-            f"The expression has {len(expression)} characters; the limit is {MAX_LENGTH}. Split it into smaller steps."
+            f"The expression has {len(expression):,} characters; the limit is {MAX_LENGTH}. Split it into smaller steps."
         )
     text = _normalise(expression)
     if not text:

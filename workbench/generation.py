@@ -28,10 +28,23 @@ if TYPE_CHECKING:
     from .models import LoadedModel
 
 __all__ = ["GenerationConfig", "Generation", "Session", "DecodeSession", "NaiveSession", "StopFn", "trim_to_cut",
-           "ContextFull", "clear_prefix_cache"]
+           "ContextFull", "clear_prefix_cache", "encode_fed"]
 
 StopFn = Callable[[str], "int | None"]  # generated text -> where to cut it, or None to go on
 _PREFILL_CHUNK = 1024  # tokens per forward pass while prefilling: bounds activation memory
+
+
+def encode_fed(tokenizer, text: str, kind: str = "scaffold", label: str = "") -> list[int]:
+    """The ids of text fed to the model. Only the chat template's own text may hold special tokens.
+
+    Everything else (the task, documents, observations, examples, the prompt's text) is data: a
+    literal ``<|im_end|>`` or ``<|im_start|>system`` in it is split into ordinary tokens, so text
+    from a document or a user cannot close the model's turn or forge a system message.
+    """
+    if not text:
+        return []
+    special = kind == "scaffold" and label == "chat"
+    return tokenizer(text, add_special_tokens=False, split_special_tokens=not special)["input_ids"]
 
 
 class ContextFull(Exception):
@@ -166,7 +179,7 @@ class DecodeSession:
     # --------------------------------------------------------------- feeding
     def feed(self, text: str, kind: str = "scaffold", label: str = "") -> Segment:
         """Tokenize ``text`` once and append its ids; the model sees them at the next generate."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        ids = encode_fed(self.tokenizer, text, kind, label)
         seg = Segment(kind, label or kind, text, start=len(self.ids), end=len(self.ids) + len(ids))
         self.ids.extend(ids)
         self.segments.append(seg)

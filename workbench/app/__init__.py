@@ -13,7 +13,7 @@ from typing import Any
 
 from ..corpus import Corpus
 from ..store import Store
-from .context import AppContext, ModelRegistry
+from .context import MAX_UPLOAD_MB, AppContext, ModelRegistry
 
 __all__ = ["build_app", "launch", "DEFAULT_HOST", "DEFAULT_PORT"]
 
@@ -75,5 +75,5 @@ def launch(model: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAU
     demo = build_app(model=model, store=store, models=models, preload=preload)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, css=CSS, prevent_thread_lock=not block, show_error=True,
-                max_file_size="10mb", footer_links=["api"], **kwargs)
+                max_file_size=f"{MAX_UPLOAD_MB}mb", footer_links=["api"], **kwargs)
     return demo

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
+
 from ..corpus import Corpus
-from ..errors import WorkbenchError
+from ..errors import InputError, ModelLoadError, WorkbenchError
 from ..models import DEFAULT_MODEL, LoadedModel, load_model
 from ..store import Store
 
-__all__ = ["AppContext", "ModelRegistry", "EMBEDDED_LABEL", "describe_error"]
+__all__ = ["AppContext", "ModelRegistry", "EMBEDDED_LABEL", "MAX_UPLOAD_MB", "describe_error", "check_upload",
+           "free_device_memory"]
 
 EMBEDDED_LABEL = f"{DEFAULT_MODEL} (embedded)"
+MAX_UPLOAD_MB = 10  # the largest file the app accepts (the server refuses bigger uploads too)
 
 
 class ModelRegistry:
@@ -37,11 +41,23 @@ class ModelRegistry:
             return None
         return label.strip()
 
+    def add(self, label: str, model: Any) -> None:
+        """Offer an already loaded model (or a ScriptedModel) under ``label``: for embedding and tests."""
+        with self._lock:
+            self._models[label] = model
+
     def get(self, label: str | None) -> LoadedModel:
         key = label or self.default
         with self._lock:
             if key not in self._models:
-                self._models[key] = load_model(self.spec(key))
+                try:
+                    self._models[key] = load_model(self.spec(key))
+                except Exception as err:
+                    if _is_oom(err) or _is_oom(err.__cause__):
+                        free_device_memory()
+                        raise ModelLoadError(f"Out of memory while loading {key!r}: the device has no room for it. "
+                                             "Pick a smaller model, or close other runs and try again.") from err
+                    raise
             return self._models[key]
 
 
@@ -85,6 +101,32 @@ class AppContext:
 
             self.corpus = load_world().corpus
         return self.corpus
+
+
+def check_upload(path: str | None) -> str | None:
+    """The uploaded file's path, or an InputError when it is larger than the app accepts."""
+    if not path:
+        return None
+    import os
+
+    size = os.path.getsize(path)
+    if size > MAX_UPLOAD_MB * 1024 * 1024:
+        raise InputError(f"The uploaded file is {size / 1024 / 1024:.1f} MB; the app accepts up to {MAX_UPLOAD_MB} MB. "
+                         "Evaluate a bigger file from the command line: workbench eval --suite PATH.")
+    return path
+
+
+def _is_oom(err: BaseException | None) -> bool:
+    return err is not None and (type(err).__name__ == "OutOfMemoryError" or "out of memory" in str(err).lower())
+
+
+def free_device_memory() -> None:
+    """Give cached GPU memory back after an out-of-memory error, so the next run can have it."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def describe_error(err: Exception) -> str:

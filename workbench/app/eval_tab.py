@@ -12,7 +12,7 @@ import gradio as gr  # this module is imported only by build_app, never by `impo
 from ..datasets import list_builtin_suites, load_suite
 from ..evaluation import EVAL_MODES, EvalConfig, aggregate, evaluate
 from ..viz import compare_evals, mode_bars
-from .context import AppContext, describe_error
+from .context import MAX_UPLOAD_MB, AppContext, check_upload, describe_error
 from .history_tab import open_run
 
 __all__ = ["build_eval_tab", "run_evaluation", "per_task_table", "compare_tables"]
@@ -35,7 +35,7 @@ def run_evaluation(ctx: AppContext, suite_spec: str, upload: str | None, modes: 
 
     ``progress``: a gr.Progress (or any callable taking (done, total)) for the progress bar."""
     try:
-        suite = load_suite(upload or suite_spec, limit=int(limit))
+        suite = load_suite(check_upload(upload) or suite_spec, limit=int(limit))
         lm = ctx.models.get(model_label)
         config = EvalConfig(sc_samples=int(k))
         if not modes:
@@ -97,7 +97,8 @@ def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             suite = gr.Dropdown(list_builtin_suites(), value="demo:dev", label="Suite", elem_id="wb-eval-suite")
-            upload = gr.File(label="…or upload a suite: HotpotQA JSON, FEVER JSONL, or JSONL of {question, answer}",
+            upload = gr.File(label=f"…or upload a suite (up to {MAX_UPLOAD_MB} MB): HotpotQA JSON, FEVER JSONL, or JSONL of "
+                                   "{question, answer}",
                              file_types=[".json", ".jsonl"], type="filepath", elem_id="wb-eval-upload")
         with gr.Column(scale=2):
             modes = gr.CheckboxGroup(list(EVAL_MODES), value=["react", "cot", "act", "direct"], label="Modes",

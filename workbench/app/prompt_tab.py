@@ -26,7 +26,7 @@ from ..prompt_lab import (Problem, Variant, batch_compare, compare_run, delete_v
 from ..prompts import MODES, PromptTemplate, list_presets, load_prompt
 from ..tools import default_tools
 from ..viz import diff_heatmap
-from .context import AppContext, describe_error
+from .context import AppContext, check_upload, describe_error
 from .history_tab import open_run
 from .render import outcomes_markdown, step_diff_html
 
@@ -261,8 +261,11 @@ def _import(path: str | None) -> tuple[Any, ...]:
     keep = (gr.skip(),) * 14
     if not path:
         return (*keep[:2], problems_table([]), "", *keep[2:])
-    name = Path(path).name
-    text = Path(path).read_text(encoding="utf-8")
+    name = Path(check_upload(path) or path).name
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{name} is not UTF-8 text (byte {err.start}); save it as UTF-8 and import it again.") from err
     try:
         prompt = prompt_from_yaml(text, source=name)
     except (PromptError, TemplateError) as err:

@@ -11,7 +11,7 @@ from ..agent import Agent, validate_task
 from ..prompts import MODES
 from ..types import Trace
 from ..viz import step_timeline, token_confidence
-from .context import AppContext, describe_error
+from .context import AppContext, free_device_memory, describe_error
 from .render import prompt_html, status_markdown, timeline_html, tokens_html
 
 __all__ = ["build_run_tab", "run_task", "inspect_step", "trace_outputs"]
@@ -52,6 +52,8 @@ def run_task(ctx: AppContext, instruction: str, mode: str, model_label: str, max
         trace.wall_time = time.perf_counter() - t0
         yield trace_outputs(trace, running=step.run_end == "")
     Agent.finalize(trace, time.perf_counter() - t0)
+    if trace.stop_reason == "error":  # e.g. out of memory on the device: give the memory back for the next run
+        free_device_memory()
     try:
         ctx.store.save_trace(trace)
     except Exception as err:  # the run is still shown; only its saving failed
