@@ -76,7 +76,7 @@ class ExamplePool:
             if self._vectors is None:
                 path = Path(cache_dir()) / "fewshot" / f"{self.fingerprint}.pt"
                 if path.is_file():
-                    self._vectors = torch.load(path)
+                    self._vectors = torch.load(path, weights_only=True)  # tensors only: never unpickle code
                 else:
                     self._vectors = MiniLMEncoder.shared().encode([e.question for e in self.examples])
                     path.parent.mkdir(parents=True, exist_ok=True)
