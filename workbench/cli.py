@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Sequence
 
+from .cli_finetune import add_finetune_parser, cmd_finetune
 from .errors import WorkbenchError
 
 __all__ = ["main", "build_parser"]
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a stored run")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
+    add_finetune_parser(sub)
     return parser
 
 
@@ -333,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .store import Store
 
         store = Store(args.store)
+        if args.command == "finetune":
+            return cmd_finetune(args, store)
         if args.command == "evals":
             import pandas as pd
 

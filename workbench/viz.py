@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 __all__ = ["step_timeline", "token_confidence", "mode_bars", "compare_evals", "attribution_heatmap", "segment_bars",
-           "grounding_chart", "diff_heatmap", "KIND_COLORS", "PHASE_COLORS"]
+           "grounding_chart", "diff_heatmap", "training_curves", "forgetting_chart", "KIND_COLORS", "PHASE_COLORS"]
 
 # One colour per segment kind, shared by every view so a reader learns them once.
 KIND_COLORS = {
@@ -189,4 +189,58 @@ def diff_heatmap(diff: "pd.DataFrame", label_a: str = "a", label_b: str = "b") -
     fig = go.Figure(go.Heatmap(z=z, x=diff["label"].tolist(), y=[label_a, label_b, f"{label_b} − {label_a}"],
                                colorscale="RdBu", reversescale=True, zmid=0, zmin=-peak, zmax=peak))
     fig.update_layout(title="Attribution diff by segment", height=300, margin=dict(l=10, r=10, t=50, b=80))
+    return fig
+
+
+# ---------------------------------------------------------------------- fine-tuning
+
+_LOSS_LINES = (("train_loss", "train (weighted sum)", "solid"), ("train_loss_reasoning", "train: reasoning", "dot"),
+               ("train_loss_action", "train: action", "dash"), ("eval_loss", "eval (weighted sum)", "solid"),
+               ("eval_loss_reasoning", "eval: reasoning", "dot"), ("eval_loss_action", "eval: action", "dash"))
+
+
+def training_curves(points: list[dict[str, Any]], title: str = "") -> "go.Figure":
+    """Loss (both parts, train and evaluation), learning rate, probe success and tokens/s against step.
+
+    ``points`` are metric rows ``{"step", "name", "value"}`` as ``Store.job_metrics`` returns them."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    series: dict[str, tuple[list[int], list[float]]] = {}
+    for p in points:
+        xs, ys = series.setdefault(p["name"], ([], []))
+        xs.append(p["step"])
+        ys.append(p["value"])
+    fig = make_subplots(rows=2, cols=2, subplot_titles=("loss", "learning rate", "probe success rate", "tokens / s"),
+                        vertical_spacing=0.14, horizontal_spacing=0.08)
+    for name, label, dash in _LOSS_LINES:
+        if name in series:
+            color = "#1f78b4" if name.startswith("train") else "#e31a1c"
+            fig.add_trace(go.Scatter(x=series[name][0], y=series[name][1], name=label, mode="lines+markers"
+                                     if name.startswith("eval") else "lines", line={"dash": dash, "color": color}),
+                          row=1, col=1)
+    for name, label, row, col in (("lr", "learning rate", 1, 2), ("probe_success", "probe success", 2, 1),
+                                  ("eval_accuracy", "eval accuracy", 2, 1), ("tokens_per_s", "tokens/s", 2, 2),
+                                  ("examples_per_s", "examples/s", 2, 2)):
+        if name in series:
+            fig.add_trace(go.Scatter(x=series[name][0], y=series[name][1], name=label,
+                                     mode="lines+markers" if row == 2 and col == 1 else "lines"), row=row, col=col)
+    fig.update_yaxes(range=[0, 1.05], row=2, col=1)
+    fig.update_xaxes(title_text="step", row=2)
+    fig.update_layout(title=title or None, height=520, margin={"l": 40, "r": 10, "t": 60, "b": 40},
+                      legend={"orientation": "h", "y": -0.15})
+    return fig
+
+
+def forgetting_chart(result: dict[str, Any]) -> "go.Figure":
+    """Continual learning: the first family's success before and after training on the second."""
+    import plotly.graph_objects as go
+
+    labels = [f"{result['first_family']}<br>after phase 1", f"{result['first_family']}<br>after phase 2",
+              f"{result['second_family']}<br>after phase 2"]
+    values = [result["first_success_before"], result["first_success_after"], result["second_success"]]
+    fig = go.Figure(go.Bar(x=labels, y=values, marker_color=["#1f78b4", "#e31a1c", "#33a02c"],
+                           text=[f"{v:.0%}" for v in values], textposition="outside"))
+    fig.update_layout(title=f"forgetting: {result['forgetting']:+.0%} (replay {result.get('replay_fraction', 0):.0%})",
+                      yaxis={"range": [0, 1.1], "title": "success rate"}, height=380)
     return fig

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..corpus import Corpus
 from ..store import Store
-from .context import MAX_UPLOAD_MB, AppContext, ModelRegistry
+from .context import MAX_UPLOAD_MB, AppContext, ModelRegistry, finetuned_models
 
 __all__ = ["build_app", "launch", "DEFAULT_HOST", "DEFAULT_PORT"]
 
@@ -37,12 +37,14 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
 
     from .attribution_tab import build_attribution_tab
     from .eval_tab import build_eval_tab
+    from .finetune_tab import build_finetune_tab
     from .history_tab import build_history_tab
     from .prompt_tab import build_prompt_tab
     from .run_tab import build_run_tab
 
-    ctx = AppContext(store=store if isinstance(store, Store) else Store(store), models=ModelRegistry(model, models),
-                     corpus=corpus, examples=_examples())
+    store = store if isinstance(store, Store) else Store(store)
+    registry = ModelRegistry(model, models, discover=lambda: finetuned_models(store))
+    ctx = AppContext(store=store, models=registry, corpus=corpus, examples=_examples())
     if preload:
         ctx.warm_up()
     with gr.Blocks(title="ReAct Workbench") as demo:
@@ -56,6 +58,8 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
                 attribution = build_attribution_tab(ctx)
             with gr.Tab("Evaluate", id="evaluate"):
                 build_eval_tab(ctx, run["outputs"], tabs)
+            with gr.Tab("Fine-tune", id="finetune"):
+                build_finetune_tab(ctx)
             with gr.Tab("History", id="history"):
                 build_history_tab(ctx, run["outputs"], tabs)
         # The Run tab's inspector hands its run and step to the Attribution tab.
@@ -72,6 +76,11 @@ def launch(model: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAU
     """Build and serve the app on ``host:port`` (127.0.0.1 unless told otherwise)."""
     from .render import CSS
 
+    if model is None:  # the shipped fine-tuned adapter, once it exists; the base model stays one click away
+        from ..models import shipped_adapter
+
+        shipped = shipped_adapter()
+        model = str(shipped) if shipped else None
     demo = build_app(model=model, store=store, models=models, preload=preload)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, css=CSS, prevent_thread_lock=not block, show_error=True,

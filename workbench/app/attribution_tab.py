@@ -128,6 +128,7 @@ def build_attribution_tab(ctx: AppContext) -> dict[str, Any]:
     with gr.Accordion("Diff under another model", open=False):
         other = gr.Dropdown(ctx.models.choices(), value=ctx.models.default, allow_custom_value=True,
                             label="Other model (id or folder)")
+        other.focus(lambda: gr.update(choices=ctx.models.choices()), None, other, api_name=False)  # new fine-tunes
         diff_btn = gr.Button("Compare")
         diff_plot = gr.Plot()
         diff_table = gr.Dataframe(interactive=False)

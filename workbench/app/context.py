@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..corpus import Corpus
 from ..errors import InputError, ModelLoadError, WorkbenchError
 from ..models import DEFAULT_MODEL, LoadedModel, load_model
 from ..store import Store
 
-__all__ = ["AppContext", "ModelRegistry", "EMBEDDED_LABEL", "MAX_UPLOAD_MB", "describe_error", "check_upload",
+__all__ = ["AppContext", "ModelRegistry", "finetuned_models", "EMBEDDED_LABEL", "MAX_UPLOAD_MB", "describe_error", "check_upload",
            "free_device_memory"]
 
 EMBEDDED_LABEL = f"{DEFAULT_MODEL} (embedded)"
@@ -25,14 +25,22 @@ MAX_UPLOAD_MB = 10  # the largest file the app accepts (the server refuses bigge
 class ModelRegistry:
     """Models by spec, loaded on first use and kept (loading is the slow part of a first run)."""
 
-    def __init__(self, default: str | None = None, extra: list[str] | None = None) -> None:
+    def __init__(self, default: str | None = None, extra: list[str] | None = None,
+                 discover: Callable[[], list[str]] | None = None) -> None:
         self.default = default or EMBEDDED_LABEL
         self.extra = [m for m in (extra or []) if m and m != self.default]
+        self.discover = discover  # more choices found at call time (finished fine-tunes)
         self._lock = threading.Lock()
         self._models: dict[str, LoadedModel] = {}
 
     def choices(self) -> list[str]:
-        return list(dict.fromkeys([self.default, EMBEDDED_LABEL, *self.extra]))
+        found: list[str] = []
+        if self.discover is not None:
+            try:
+                found = list(self.discover())
+            except Exception:  # a store that cannot be read must not break the model list
+                found = []
+        return list(dict.fromkeys([self.default, EMBEDDED_LABEL, *self.extra, *found]))
 
     @staticmethod
     def spec(label: str | None) -> str | None:
@@ -101,6 +109,20 @@ class AppContext:
 
             self.corpus = load_world().corpus
         return self.corpus
+
+
+def finetuned_models(store: Store) -> list[str]:
+    """Folders of finished agent fine-tunes (the shipped adapter first) that load as models."""
+    from pathlib import Path
+
+    from ..models import shipped_adapter
+
+    found = [str(p) for p in [shipped_adapter()] if p]
+    for job in store.list_jobs(limit=100, kind="agent"):
+        folder = (job.get("result") or {}).get("adapter_dir") if job["state"] == "done" else None
+        if folder and Path(folder, "workbench.json").is_file():
+            found.append(folder)
+    return found
 
 
 def check_upload(path: str | None) -> str | None:

@@ -104,6 +104,7 @@ def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> None:
             modes = gr.CheckboxGroup(list(EVAL_MODES), value=["react", "cot", "act", "direct"], label="Modes",
                                      elem_id="wb-eval-modes")
             model = gr.Dropdown(ctx.models.choices(), value=ctx.models.default, allow_custom_value=True, label="Model")
+            model.focus(lambda: gr.update(choices=ctx.models.choices()), None, model, api_name=False)  # new fine-tunes
             with gr.Row():
                 limit = gr.Slider(1, 200, value=10, step=1, label="Tasks (spread over task types)")
                 k = gr.Slider(1, 10, value=5, step=1, label="k samples (cot_sc and hybrids)")

@@ -410,6 +410,8 @@ def build_prompt_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> dict
         model_b = gr.Dropdown(models, value=ctx.models.default, allow_custom_value=True, label="Model B",
                               elem_id="wb-prompt-model-b")
         max_steps = gr.Slider(1, 15, value=6, step=1, label="Max steps", elem_id="wb-prompt-max-steps")
+    for dd in (model_a, model_b):  # finished fine-tunes appear when the list is opened
+        dd.focus(lambda: gr.update(choices=ctx.models.choices()), None, dd, api_name=False)
         attribute = gr.Checkbox(True, label="Attribution diff of the last common step", elem_id="wb-prompt-attr")
     compare_btn = gr.Button("Compare", variant="primary", elem_id="wb-prompt-compare")
     outcomes = gr.Markdown(elem_id="wb-prompt-outcomes")

@@ -88,6 +88,7 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
             model = gr.Dropdown(ctx.models.choices(), value=ctx.models.default, allow_custom_value=True,
                                 label="Model", info="Pick one, or type a Hugging Face id or a local folder",
                                 elem_id="wb-model")
+            model.focus(lambda: gr.update(choices=ctx.models.choices()), None, model, api_name=False)  # new fine-tunes
             with gr.Accordion("Settings", open=False):
                 max_steps = gr.Slider(1, 15, value=8, step=1, label="Max steps")
                 temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature (0 = greedy)")

@@ -55,9 +55,10 @@ class TrainResult:
 
 
 def default_output_dir(job_id: str = "") -> Path:
-    from ..models import cache_dir
+    """$WORKBENCH_HOME/jobs/ID, else jobs/ID beside the run store's default place (the user data folder)."""
+    from ..store import default_store_path
 
-    return cache_dir().parent / "jobs" / (job_id or time.strftime("ft-%Y%m%d-%H%M%S"))
+    return default_store_path().parent / "jobs" / (job_id or time.strftime("ft-%Y%m%d-%H%M%S"))
 
 
 def _lr_lambda(cfg: FineTuneConfig) -> Callable[[int], float]:
