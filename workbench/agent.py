@@ -53,6 +53,8 @@ class AgentConfig:
     share_prefix: bool = True  # reuse the keys / values of the prompt before the task across runs
     lookahead: int = 8  # greedy: draft up to this many tokens from the context per forward pass (0 = off)
     dynamic_examples: int = 0  # > 0: use the k pool examples nearest to the task instead of the prompt's own
+    verifier: str = ""  # folder of a trained answer verifier: a finish no observation supports is refused once ("" = off)
+    verifier_threshold: float = 0.5  # the verifier's support below which a finish is refused
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -63,6 +65,8 @@ class AgentConfig:
             raise ConfigError(f"max_observation_chars must be between 50 and 20000, got {self.max_observation_chars}.")
         if self.retrieval not in ("bm25", "dense", "hybrid"):
             raise ConfigError(f"Unknown retrieval {self.retrieval!r}. Available: bm25, dense, hybrid.")
+        if not 0.0 <= self.verifier_threshold <= 1.0:
+            raise ConfigError(f"verifier_threshold must be between 0 and 1, got {self.verifier_threshold}.")
         self.generation  # validates temperature, top_p, top_k, max_new_tokens
 
     @property
@@ -134,6 +138,11 @@ class Agent:
         self._picked: dict[str, list] = {}  # task -> the examples picked for it (the same for trace and session)
         if mode in ("react", "act") and FINISH not in self.tools:
             raise ConfigError("The toolbox has no 'finish' tool, so a react run could never end with an answer.")
+        self.verifier = None
+        if self.config.verifier:  # loaded now, so a wrong folder fails here and not inside a run
+            from .finetune.verifier import Verifier
+
+            self.verifier = Verifier.shared(self.config.verifier)
 
     # ------------------------------------------------------------------ setup
     @property
@@ -254,6 +263,8 @@ class Agent:
         cfg = self.config
         ctx = ToolContext(corpus=self._corpus_or_none(), retrieval=cfg.retrieval)
         previous: tuple[str, str] | None = None
+        seen: list[str] = []  # the run's tool observations, for the verifier
+        refused = False  # the verifier refuses at most one finish per run, so every run still ends
         for i in range(1, cfg.max_steps + 1):
             thought_h, action_h, obs_h = step_labels(self.prompt.style, i)
             primer = thought_h if cfg.mode == "react" else action_h
@@ -267,6 +278,11 @@ class Agent:
             call = (parsed.action.name, parsed.action.argument.lower()) if parsed.action else None
             repeated = call == previous and parsed.action is not None and parsed.action.name != "lookup"
             self._act(parsed, step, ctx, repeated)
+            if step.run_end == "finished" and self.verifier is not None:
+                from .finetune.verifier import verify_finish
+
+                refused |= verify_finish(step, seen, self.verifier, cfg.verifier_threshold,
+                                         may_refuse=not refused and i < cfg.max_steps)
             if step.run_end:
                 yield step
                 return
@@ -274,6 +290,8 @@ class Agent:
             session.feed(f"{'' if text.endswith(chr(10)) else chr(10)}{obs_h} ", "scaffold", "observation header")
             session.feed(step.observation, "observation", f"observation {i}")
             session.feed("\n", "scaffold", "newline")
+            if not step.error and step.verifier_score is None:
+                seen.append(step.observation)
             if repeated:
                 yield step
                 yield self._forced_finish(session, i + 1, cancel)

@@ -121,6 +121,7 @@ class Step:
     t_decode: float = 0.0
     t_tool: float = 0.0
     t_total: float = 0.0
+    verifier_score: float | None = None  # with an answer verifier: its best support for this step's finish answer
 
     def __post_init__(self) -> None:
         if len(self.token_ids) != len(self.logprobs) and self.logprobs:

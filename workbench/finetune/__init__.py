@@ -14,7 +14,7 @@ from .jobs import cancel, job_log, list_jobs, refresh, run_job, submit, wait
 __all__ = ["FineTuneConfig", "METHODS", "TASKS", "Trajectory", "TrainExample", "Batch", "KIND_NAMES",
            "load_trajectories", "parse_trajectories", "traces_to_trajectories", "export_trajectories", "build_example",
            "build_examples", "preview", "pack", "submit", "cancel", "refresh", "wait", "job_log", "list_jobs", "run_job",
-           "train", "TrainResult", "TrainingError"]
+           "train", "TrainResult", "TrainingError", "train_verifier", "Verifier"]
 
 
 def __getattr__(name: str):  # the loop imports torch: load it on first use
@@ -22,4 +22,8 @@ def __getattr__(name: str):  # the loop imports torch: load it on first use
         from . import loop as _train
 
         return getattr(_train, name)
+    if name in ("train_verifier", "Verifier"):  # the verifier imports torch and transformers too
+        from . import verifier as _verifier
+
+        return getattr(_verifier, name)
     raise AttributeError(name)
