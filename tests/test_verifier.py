@@ -247,3 +247,20 @@ def test_step_round_trip_keeps_the_score():
 
 def test_pair_is_a_plain_record():
     assert Pair("o", "a", 1).source == ""
+
+
+def test_cli_run_takes_a_verifier(stub, tmp_path, capsys):
+    from workbench.cli import main
+
+    store = str(tmp_path / "r.db")
+    assert main(["--store", store, "run", "What is 2 + 3?", "--model", "tiny", "--max-steps", "2",
+                 "--max-new-tokens", "8", "--verifier", "v", "--verifier-threshold", "0.7", "--json"]) == 0
+    trace = Trace.from_json(capsys.readouterr().out)
+    assert trace.config["verifier"] == "v" and trace.config["verifier_threshold"] == 0.7
+
+
+def test_cli_run_with_a_folder_that_is_not_a_verifier_says_so(tmp_path, capsys):
+    from workbench.cli import main
+
+    code = main(["--store", str(tmp_path / "r.db"), "run", "q", "--model", "tiny", "--verifier", str(tmp_path)])
+    assert code == 2 and "No verifier" in capsys.readouterr().err

@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-steps", type=int, default=8)
     run.add_argument("--max-new-tokens", type=int, default=128)
     run.add_argument("--temperature", type=float, default=0.0)
+    run.add_argument("--verifier", default="", metavar="FOLDER",
+                     help="a trained answer verifier (a verifier fine-tune's output_dir/verifier): a finish that no "
+                          "observation supports is refused once")
+    run.add_argument("--verifier-threshold", type=float, default=0.5, help="support below which a finish is refused")
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--json", action="store_true", help="print the whole trace as JSON at the end (steps go to stderr)")
     run.add_argument("--no-save", action="store_true", help="do not save the run in the store")
@@ -153,7 +157,8 @@ def _cmd_run(args, store_path) -> int:
     corpus = Corpus.from_jsonl(args.corpus) if args.corpus else None
     agent = Agent(lm, corpus=corpus, prompt=args.prompt, mode=args.mode, max_steps=args.max_steps,
                   max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
-                  retrieval=args.retrieval, n_examples=args.examples, dynamic_examples=args.dynamic_k)
+                  retrieval=args.retrieval, n_examples=args.examples, dynamic_examples=args.dynamic_k,
+                  verifier=args.verifier, verifier_threshold=args.verifier_threshold)
     trace = agent.new_trace(args.instruction)
     t0 = time.perf_counter()
     for step in agent.stream(args.instruction):
