@@ -193,7 +193,8 @@ def run_load(model: str | None = "tiny", sessions: int = 8, runs: int = 3, mode:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="a model spec (default: the embedded SmolLM2; 'tiny' for seconds)")
+    parser.add_argument("--model", default="embedded",
+                        help="a model spec (default: the embedded SmolLM2, not a fine-tune; 'tiny' for seconds)")
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3, help="runs per session")
     parser.add_argument("--mode", default="react")
