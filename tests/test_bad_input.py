@@ -456,3 +456,17 @@ def test_a_store_that_breaks_while_the_app_runs_loses_only_that_save(env, monkey
     assert warnings and "could not be saved" in warnings[0] and "Check its permissions" in warnings[0]
     monkeypatch.undo()
     assert_still_serving(env, env.store.count_runs())
+
+
+def test_workbench_run_refuses_a_prompt_file_with_an_example_that_does_not_parse(env, capsys):
+    from workbench.cli import main
+
+    bad = _write(env, "mine.yaml", _prompt_yaml(action="[Varnholt]"))
+    db = str(env.tmp / "runs.db")
+    assert main(["--store", db, "run", "When was Varnholt founded?", "--model", "tiny", "--prompt", bad]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"examples\[1\]\.steps\[1\]\.action: .* is not an action\. Write it as tool\[argument\]", err)
+    assert "Loading model" not in err  # refused before anything loads or runs
+    assert main(["--store", db, "run", "q", "--model", "tiny", "--prompt", str(env.tmp / "none.yaml")]) == 2
+    assert "workbench prompt export react --out" in capsys.readouterr().err
+    assert_still_serving(env, env.store.count_runs())

@@ -152,10 +152,20 @@ def _cmd_run(args, store_path) -> int:
     from .store import Store
 
     out = sys.stderr if args.json else sys.stdout
+    prompt = args.prompt
+    if prompt and prompt.endswith((".yaml", ".yml")):  # a user's prompt file: every problem listed before anything runs
+        from pathlib import Path
+
+        from .errors import PromptError
+        from .prompt_lab import prompt_from_yaml
+
+        if not Path(prompt).is_file():
+            raise PromptError(f"No prompt file {prompt}. Export one with `workbench prompt export react --out {prompt}`.")
+        prompt = prompt_from_yaml(Path(prompt).read_text(encoding="utf-8"), source=prompt)
     print(f"Loading model {args.model or 'SmolLM2-135M-Instruct (embedded)'} …", file=sys.stderr, flush=True)
     lm = load_model(args.model)
     corpus = Corpus.from_jsonl(args.corpus) if args.corpus else None
-    agent = Agent(lm, corpus=corpus, prompt=args.prompt, mode=args.mode, max_steps=args.max_steps,
+    agent = Agent(lm, corpus=corpus, prompt=prompt, mode=args.mode, max_steps=args.max_steps,
                   max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
                   retrieval=args.retrieval, n_examples=args.examples, dynamic_examples=args.dynamic_k,
                   verifier=args.verifier, verifier_threshold=args.verifier_threshold)
