@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
@@ -108,7 +109,7 @@ def cmd_finetune(args: Any, store: Any) -> int:
         out = cfg.output_dir or str(default_output_dir(job_id))
         Path(out).mkdir(parents=True, exist_ok=True)
         store.create_job(job_id, cfg.task, dict(cfg.to_dict(), output_dir=out), out, name=f"{cfg.task} on {cfg.data}")
-        store.update_job(job_id, pid=__import__("os").getpid())
+        store.update_job(job_id, pid=os.getpid())
         job = run_job(job_id, store)
     result = job.get("result") or {}
     print(f"job {job['id']}: {job['state']}{' — ' + job['error'] if job['error'] else ''}")

@@ -87,7 +87,7 @@ def load_checkpoint(path: str | Path, model: Any, method: str, optimizer: Any = 
     path = Path(path)
     load_trainable_state(model, method, load_file(str(path / "weights.safetensors")))
     if optimizer is not None and (path / "optimizer.pt").is_file():
-        saved = torch.load(path / "optimizer.pt", weights_only=False)
+        saved = torch.load(path / "optimizer.pt", weights_only=True)  # tensors and numbers only
         optimizer.load_state_dict(saved["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(saved["scheduler"])

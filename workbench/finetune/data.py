@@ -217,7 +217,7 @@ def export_trajectories(traces_or_trajectories: Iterable[Trace | Trajectory], pa
 def build_example(lm: Any, traj: Trajectory, prompt: Any = None, n_examples: int = 0, agent: Any = None) -> TrainExample:
     """``traj`` as the exact token sequence the agent would hold after running it, with kinds per token."""
     from ..agent import Agent
-    from ..generation import DecodeSession
+    from ..generation import DecodeSession, encode_fed
     from ..prompts import format_action, step_labels
 
     agent = agent or Agent(lm, prompt=prompt, n_examples=n_examples, share_prefix=False)
@@ -228,7 +228,7 @@ def build_example(lm: Any, traj: Trajectory, prompt: Any = None, n_examples: int
     tok = lm.tokenizer
 
     def feed(text: str, kind: int) -> None:
-        ids = tok(text, add_special_tokens=False)["input_ids"] if text else []
+        ids = encode_fed(tok, text)  # exactly as the agent's session tokenises what it feeds
         session.ids.extend(ids)
         kinds.extend([kind] * len(ids))
 
@@ -238,7 +238,7 @@ def build_example(lm: Any, traj: Trajectory, prompt: Any = None, n_examples: int
         feed(thought_h, 0)
         thought = f" {step.thought.strip()}" if step.thought.strip() else ""
         completion = f"{thought}\n{action_h} {call}"
-        ids = tok(completion, add_special_tokens=False)["input_ids"]
+        ids = encode_fed(tok, completion)
         split = _char_to_token(tok, ids, len(thought))
         session.ids.extend(ids)
         kinds.extend([1] * split + [2] * (len(ids) - split))
