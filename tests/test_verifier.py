@@ -231,6 +231,7 @@ def test_a_finish_before_any_observation_is_unsupported(stub, corpus):
     model = ScriptedModel(["Thought: I know.\nAction: finish[1312]", SEARCH, "Thought: yes.\nAction: finish[1312]"])
     trace = Agent(model, corpus=corpus, verifier="v").run("When was Varnholt founded?")
     assert trace.steps[0].verifier_score == 0.0 and trace.steps[0].answer is None
+    assert "no tool has returned an observation yet" in trace.steps[0].observation
     assert trace.answer == "1312" and trace.steps[-1].verifier_score == pytest.approx(0.9)
 
 

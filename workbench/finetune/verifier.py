@@ -355,8 +355,11 @@ class Verifier:
         return self.score_many([observation], [answer])[0]
 
 
-def unsupported_message(answer: str, score: float, threshold: float) -> str:
+def unsupported_message(answer: str, score: float, threshold: float, n_observations: int = 1) -> str:
     """The observation of a refused finish: what the model reads next."""
+    if not n_observations:
+        return (f"The answer '{answer}' is not supported: no tool has returned an observation yet. Find evidence "
+                "for an answer, then finish.")
     return (f"The answer '{answer}' is not supported by the observations so far (verifier score {score:.2f} < "
             f"{threshold:.2f}). Find evidence for an answer, then finish.")
 
@@ -364,7 +367,8 @@ def unsupported_message(answer: str, score: float, threshold: float) -> str:
 def verify_finish(step: Any, observations: Sequence[str], verifier: Any, threshold: float, may_refuse: bool) -> bool:
     """Score a finishing step's answer against the run's observations; refuse the finish when none supports it.
 
-    Records the best score on ``step.verifier_score``. When it is below ``threshold`` and
+    Records the best score on ``step.verifier_score`` (0 when the run has no observation yet: no
+    evidence supports anything). When it is below ``threshold`` and
     ``may_refuse``, the step no longer ends the run: its answer is cleared and its observation
     says why. Returns whether the finish was refused.
     """
@@ -372,6 +376,6 @@ def verify_finish(step: Any, observations: Sequence[str], verifier: Any, thresho
     step.verifier_score = float(score)
     if score >= threshold or not may_refuse:
         return False
-    step.observation = unsupported_message(step.answer, score, threshold)
+    step.observation = unsupported_message(step.answer, score, threshold, len(observations))
     step.answer, step.run_end = None, ""
     return True
