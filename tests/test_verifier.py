@@ -265,3 +265,9 @@ def test_cli_run_with_a_folder_that_is_not_a_verifier_says_so(tmp_path, capsys):
 
     code = main(["--store", str(tmp_path / "r.db"), "run", "q", "--model", "tiny", "--verifier", str(tmp_path)])
     assert code == 2 and "No verifier" in capsys.readouterr().err
+
+
+def test_extra_processes_under_accelerate_do_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    assert train_verifier(_cfg(tmp_path), log=lambda *_: None) == {}
+    assert not (tmp_path / "out").exists()

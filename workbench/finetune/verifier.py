@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import threading
@@ -169,6 +170,9 @@ def train_verifier(cfg: FineTuneConfig, on_metric: MetricFn | None = None,
     if cfg.task != "verifier":
         raise ConfigError(f"train_verifier needs FineTuneConfig.task = 'verifier', got {cfg.task!r}; the agent's "
                           "language model is fine-tuned by workbench.finetune.train.")
+    if int(os.environ.get("RANK", "0") or 0) > 0:  # under accelerate launch: the verifier is small, rank 0 trains it
+        log("the verifier trains in one process; this extra process has nothing to do")
+        return {}
     emit = on_metric or (lambda step, metrics: None)
     t_start = time.perf_counter()
     device = _device(cfg)
