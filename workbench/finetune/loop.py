@@ -71,15 +71,21 @@ def _lr_lambda(cfg: FineTuneConfig) -> Callable[[int], float]:
 
 
 def batch_loss(model: Any, batch: Batch, device: Any, cfg: FineTuneConfig) -> tuple[Any, dict[str, float]]:
-    """The weighted loss of one packed batch and its parts (floats) for logging."""
+    """The weighted loss of one packed batch and its parts (floats) for logging.
+
+    Logits are computed only where a trained token is predicted (``logits_to_keep``): the vocabulary
+    projection of prompt and observation positions would be thrown away, so it is never done."""
     import torch
     import torch.nn.functional as F
 
     ids = torch.tensor([batch.input_ids], device=device)  # (1, T)
     pos = torch.tensor([batch.position_ids], device=device)  # (1, T): restarts at each example
-    kinds = torch.tensor(batch.kinds[1:], device=device)  # (T-1,) kind of each target
-    logits = model(input_ids=ids, position_ids=pos, use_cache=False).logits[0, :-1]  # (T-1, vocab)
-    nll = F.cross_entropy(logits.float(), ids[0, 1:], reduction="none")  # (T-1,)
+    kinds_all = torch.tensor(batch.kinds, device=device)  # (T,) kind of each token as a target
+    targets = torch.nonzero(kinds_all > 0).squeeze(1)  # (N,) positions of trained tokens (never 0)
+    keep = targets - 1  # (N,) the positions whose logits predict them
+    logits = model(input_ids=ids, position_ids=pos, use_cache=False, logits_to_keep=keep).logits[0]  # (N, vocab)
+    nll = F.cross_entropy(logits.float(), ids[0, targets], reduction="none")  # (N,)
+    kinds = kinds_all[targets]  # (N,)
     parts, total = {}, logits.new_zeros((), dtype=torch.float32)
     for kind, name, weight in ((1, "reasoning", cfg.reasoning_weight), (2, "action", cfg.action_weight)):
         mask = kinds == kind
