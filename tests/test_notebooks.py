@@ -95,3 +95,15 @@ def test_prompt_lab_notebook_runs_on_the_embedded_model(tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
+
+
+def test_finetune_notebook_trains_and_redraws_live_on_the_tiny_model(tmp_path):
+    nb = execute("05_finetune.ipynb", "tiny:3", tmp_path, WORKBENCH_FT_STEPS="3", WORKBENCH_HOME=str(tmp_path))
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "3 steps in" in text and "answer:" in text and "react-tuned" in text
+    # the curves output was created once and updated in place: its final state has every step's points
+    plots = [str(o["data"]["application/vnd.plotly.v1+json"]) for o in outputs
+             if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert any("step 3 / 3" in p and "train_loss" not in p and "train: reasoning" in p for p in plots), len(plots)
