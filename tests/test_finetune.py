@@ -353,3 +353,19 @@ def test_cli_trains_in_process_and_reports(tmp_path):
     job = Store(store_path).list_jobs()[0]
     assert job["state"] == "done" and len(Store(store_path).job_metrics(job["id"])) >= 2
     assert main(["--store", store_path, "finetune", "--set", "steps=0"]) == 2  # a clear error, exit 2
+
+
+def test_exported_half_precision_adapter_loads_like_the_original(tmp_path):
+    from workbench.finetune.checkpoint import export_adapter
+    from workbench.finetune.loop import train
+    from workbench.models import load_model
+
+    result = train(tiny_cfg(tmp_path, steps=2, learning_rate=1e-2), log=lambda _: None)
+    small = export_adapter(result.adapter_dir, tmp_path / "shipped")
+    full_size = (tmp_path / "out" / "adapter" / "adapter_model.safetensors").stat().st_size
+    assert (small / "adapter_model.safetensors").stat().st_size < 0.6 * full_size
+    a, b = load_model(result.adapter_dir, cache=False), load_model(str(small), cache=False)
+    ids = torch.tensor([list(range(40, 90))])
+    with torch.no_grad():
+        la, lb = a.model(input_ids=ids).logits, b.model(input_ids=ids).logits
+    assert torch.allclose(la, lb, atol=1e-3) and b.meta["agent_defaults"] == a.meta["agent_defaults"]

@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "trainable_state", "load_trainable_state"]
+__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "trainable_state", "load_trainable_state",
+           "export_adapter"]
 
 CHECKPOINT = "checkpoint"
 
@@ -119,3 +120,25 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def export_adapter(folder: str | Path, dest: str | Path, dtype: str = "float16") -> Path:
+    """Copy a fine-tune's adapter folder to ``dest`` with its weights stored as ``dtype`` (half the size).
+
+    peft upcasts half-precision adapter weights when it loads them, so the copy loads like the original."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    folder, dest = Path(folder), Path(dest)
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(folder, tmp)
+    weights = tmp / "adapter_model.safetensors"
+    if weights.is_file():
+        target = getattr(torch, dtype)
+        state = {k: v.to(target) for k, v in load_file(str(weights)).items()}
+        save_file(state, str(weights), metadata={"format": "pt"})
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return dest
