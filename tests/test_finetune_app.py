@@ -143,3 +143,24 @@ def test_browser_launches_a_job_and_sees_it_finish(served, tmp_path):
         page.locator("#wb-ft-curves .js-plotly-plot").first.wait_for(timeout=30_000)
         page.screenshot(path=str(tmp_path / "finetune.png"), full_page=True)
         browser.close()
+
+
+def test_the_app_defaults_to_the_shipped_adapter_with_the_base_one_click_away(tmp_path, monkeypatch):
+    import workbench.models as models
+    from workbench.app import launch
+    from workbench.app.context import EMBEDDED_LABEL
+    from workbench.finetune.loop import train
+
+    adapter = train(FineTuneConfig(**dict(SMALL, steps=1, probe="", output_dir=str(tmp_path / "ft"),
+                                          max_train_examples=2)), log=lambda _: None).adapter_dir
+    monkeypatch.setattr(models, "shipped_adapter", lambda: models.Path(adapter))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = launch(port=port, store=tmp_path / "runs.db", preload=False, block=False, quiet=True)
+    try:
+        registry = demo.workbench_context.models
+        assert registry.default == adapter
+        assert registry.choices()[:2] == [adapter, EMBEDDED_LABEL]
+    finally:
+        demo.close()
