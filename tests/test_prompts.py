@@ -96,7 +96,7 @@ def test_yaml_round_trip(tmp_path):
 
 
 def test_unknown_preset_and_bad_files(tmp_path):
-    with pytest.raises(PromptError, match=r"Presets: act, .*\bcot\b.*react-paper; or pass the path"):
+    with pytest.raises(PromptError, match=r"Presets: act, .*\bcot\b.*\breact-tuned\b.*; or pass the path"):
         load_prompt("reactt")
     bad = tmp_path / "bad.yaml"
     bad.write_text("mode: react\nsystem: x\n", encoding="utf-8")
