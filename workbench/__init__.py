@@ -32,6 +32,7 @@ from .errors import (
     WorldError,
 )
 from .evaluation import EVAL_MODES, EvalConfig, EvalResult, evaluate
+from .finetune import FineTuneConfig
 from .generation import DecodeSession, Generation, GenerationConfig, NaiveSession
 from .models import DEFAULT_MODEL, LoadedModel, load_model, tiny_model
 from .parsing import ParsedStep, parse_action, parse_answer, parse_step
@@ -53,6 +54,7 @@ __all__ = [
     "EVAL_MODES",
     "EvalConfig",
     "EvalResult",
+    "FineTuneConfig",
     "Corpus",
     "CorpusError",
     "DEFAULT_MODEL",

@@ -27,7 +27,8 @@ from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import FineTuneConfig
 from .data import Batch, build_examples, load_trajectories, pack
 
-__all__ = ["train", "TrainResult", "TrainingError", "Cancelled", "batch_loss", "save_adapter", "default_output_dir"]
+__all__ = ["train", "TrainResult", "TrainingError", "Cancelled", "batch_loss", "save_adapter", "default_output_dir",
+           "EpochCursor"]
 
 MetricFn = Callable[[int, dict[str, float]], None]
 
@@ -52,6 +53,29 @@ class TrainResult:
     trained_tokens: int  # of which thought and action tokens, which carry the loss
     final: dict[str, float] = field(default_factory=dict)  # last train / eval losses and probe success
     dropped: int = 0  # trajectories longer than max_length
+
+
+class EpochCursor:
+    """Batches epoch after epoch; (epoch, position) is all a checkpoint needs to continue in the same order.
+
+    ``make(epoch)`` returns that epoch's batches (shuffled by a seed derived from the epoch)."""
+
+    def __init__(self, make: Callable[[int], list], epoch: int = 0, position: int = 0) -> None:
+        self.make, self.epoch, self.position = make, epoch, position
+        self.batches = make(epoch)
+
+    def next(self) -> Any:
+        if self.position >= len(self.batches):
+            self.epoch, self.position = self.epoch + 1, 0
+            self.batches = self.make(self.epoch)
+        item = self.batches[self.position]
+        self.position += 1
+        return item
+
+    @property
+    def progress(self) -> float:
+        """Epochs done, fractional."""
+        return self.epoch + self.position / max(1, len(self.batches))
 
 
 def default_output_dir(job_id: str = "") -> Path:
@@ -214,7 +238,7 @@ def train(cfg: FineTuneConfig, lm: Any = None, on_metric: MetricFn | None = None
         batches = pack(pool, cfg.batch_tokens, seed=cfg.seed * 1000 + e)
         return batches[acc.process_index::acc.num_processes]
 
-    batches = epoch_batches(epoch)
+    cursor = EpochCursor(epoch_batches, epoch, position)
     t_start = time.perf_counter()
     tokens = trained = 0
     window_tokens, window_t = 0, time.perf_counter()
@@ -230,11 +254,7 @@ def train(cfg: FineTuneConfig, lm: Any = None, on_metric: MetricFn | None = None
                 raise Cancelled(f"cancelled before step {step + 1}")
             sums: dict[str, float] = {}
             for _ in range(cfg.grad_accum):
-                if position >= len(batches):
-                    epoch, position = epoch + 1, 0
-                    batches = epoch_batches(epoch)
-                batch = batches[position]
-                position += 1
+                batch = cursor.next()
                 with acc.autocast():
                     loss, parts = batch_loss(model, batch, acc.device, cfg)
                 if not math.isfinite(parts["loss"]):
@@ -262,7 +282,7 @@ def train(cfg: FineTuneConfig, lm: Any = None, on_metric: MetricFn | None = None
                 metrics = {"train_loss": sums["loss"], "train_loss_reasoning": sums["loss_reasoning"],
                            "train_loss_action": sums["loss_action"], "lr": scheduler.get_last_lr()[0],
                            "tokens_per_s": window_tokens * acc.num_processes / max(now - window_t, 1e-9),
-                           "epoch": epoch + position / max(1, len(batches))}
+                           "epoch": cursor.progress}
                 window_tokens, window_t = 0, now
                 last.update(metrics)
                 if acc.is_main_process:
@@ -281,7 +301,8 @@ def train(cfg: FineTuneConfig, lm: Any = None, on_metric: MetricFn | None = None
             if acc.is_main_process and ((cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0)
                                         or step == cfg.steps):
                 save_checkpoint(out, acc.unwrap_model(model), cfg.method, optimizer, scheduler,
-                                {"step": step, "epoch": epoch, "position": position, "config": cfg.to_dict()})
+                                {"step": step, "epoch": cursor.epoch, "position": cursor.position,
+                                 "config": cfg.to_dict()})
             acc.wait_for_everyone()
             window_t += time.perf_counter() - t_extra  # evaluation, probes and checkpoints are not training time
     finally:

@@ -164,7 +164,7 @@ def train_verifier(cfg: FineTuneConfig, on_metric: MetricFn | None = None,
     """
     import torch
 
-    from .loop import Cancelled, TrainingError, _lr_lambda, _optimizer, default_output_dir
+    from .loop import Cancelled, EpochCursor, TrainingError, _lr_lambda, _optimizer, default_output_dir
 
     cfg.validate()
     if cfg.task != "verifier":
@@ -207,8 +207,8 @@ def train_verifier(cfg: FineTuneConfig, on_metric: MetricFn | None = None,
         random.Random(cfg.seed * 1000 + e).shuffle(order)
         return train_data.batches(cfg.batch_tokens, order)
 
-    step, epoch, position = 0, 0, 0
-    batches = epoch_batches(0)
+    step = 0
+    cursor = EpochCursor(epoch_batches)
     last: dict[str, float] = {}
     evaluation: dict[str, Any] = {}
     window_examples, window_t = 0, time.perf_counter()
@@ -217,11 +217,7 @@ def train_verifier(cfg: FineTuneConfig, on_metric: MetricFn | None = None,
             raise Cancelled(f"cancelled before step {step + 1}")
         loss_sum = 0.0
         for _ in range(cfg.grad_accum):
-            if position >= len(batches):
-                epoch, position = epoch + 1, 0
-                batches = epoch_batches(epoch)
-            idx = batches[position]
-            position += 1
+            idx = cursor.next()
             with _autocast(device):
                 loss = model(**train_data.collate(idx, device)).loss
             loss_value = float(loss.detach())
@@ -241,7 +237,7 @@ def train_verifier(cfg: FineTuneConfig, on_metric: MetricFn | None = None,
             now = time.perf_counter()
             metrics = {"train_loss": loss_sum, "lr": scheduler.get_last_lr()[0],
                        "examples_per_s": window_examples / max(now - window_t, 1e-9),
-                       "epoch": epoch + position / max(1, len(batches))}
+                       "epoch": cursor.progress}
             window_examples, window_t = 0, now
             last.update(metrics)
             emit(step, metrics)
