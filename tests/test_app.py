@@ -1,6 +1,5 @@
 """The Gradio app, driven through gradio_client against a real server on 127.0.0.1."""
 
-import socket
 import urllib.error
 import urllib.request
 
@@ -10,12 +9,9 @@ from workbench.app import build_app
 from workbench.app.render import CSS, prompt_html, step_html, timeline_html
 from workbench.store import Store
 from workbench.types import Segment, Step, ToolCall, Trace
+from workbench.testing import free_port
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +19,7 @@ def served(tmp_path_factory):
     store = Store(tmp_path_factory.mktemp("app") / "runs.db")
     demo = build_app(model="tiny", store=store)
     demo.queue(default_concurrency_limit=4)
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
     yield demo, f"http://127.0.0.1:{port}/", store
     demo.close()

@@ -1,13 +1,13 @@
 """A real browser (Debian's chromium, driven by Playwright) types an instruction and sees steps appear."""
 
 import shutil
-import socket
 
 import pytest
 
 from workbench.app import build_app
 from workbench.app.render import CSS
 from workbench.store import Store
+from workbench.testing import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -22,9 +22,7 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 def url(tmp_path_factory):
     demo = build_app(model="tiny", store=Store(tmp_path_factory.mktemp("browser") / "runs.db"))
     demo.queue()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()

@@ -4,7 +4,6 @@ finished adapter offered as a model in every tab; plus a real browser launching 
 from __future__ import annotations
 
 import shutil
-import socket
 import time
 
 import pytest
@@ -14,6 +13,7 @@ from workbench.app.finetune_tab import FORM_FIELDS, export_runs, jobs_table, pol
 from workbench.app.render import CSS
 from workbench.finetune import FineTuneConfig
 from workbench.store import Store
+from workbench.testing import free_port
 
 pytest.importorskip("peft")
 
@@ -33,9 +33,7 @@ def served(tmp_path_factory):
     store = Store(tmp_path_factory.mktemp("ftapp") / "runs.db")
     demo = build_app(model="tiny", store=store)
     demo.queue()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
     yield demo, f"http://127.0.0.1:{port}/", store
     demo.close()
@@ -154,9 +152,7 @@ def test_the_app_defaults_to_the_shipped_adapter_with_the_base_one_click_away(tm
     adapter = train(FineTuneConfig(**dict(SMALL, steps=1, probe="", output_dir=str(tmp_path / "ft"),
                                           max_train_examples=2)), log=lambda _: None).adapter_dir
     monkeypatch.setattr(models, "shipped_adapter", lambda: models.Path(adapter))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     demo = launch(port=port, store=tmp_path / "runs.db", preload=False, block=False, quiet=True)
     try:
         registry = demo.workbench_context.models

@@ -1,7 +1,6 @@
 """The Prompt lab tab: its pure helpers, its endpoints through gradio_client, and a real browser."""
 
 import shutil
-import socket
 
 import pytest
 
@@ -14,6 +13,7 @@ from workbench.prompt_lab import Problem, save_version
 from workbench.prompts import PromptTemplate, load_prompt
 from workbench.store import Store
 from workbench.tools import default_tools
+from workbench.testing import free_port
 
 
 def _fields(d, index=1):
@@ -124,10 +124,6 @@ def test_ks_problems_and_the_sweep_figure():
 # ------------------------------------------------------------------ the endpoints, through gradio_client
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(store):
@@ -135,7 +131,7 @@ def _serve(store):
 
     demo = build_app(model="tiny", store=store)
     demo.queue(default_concurrency_limit=4)
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
     return demo, f"http://127.0.0.1:{port}/"
 

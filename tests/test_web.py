@@ -19,16 +19,11 @@ pytest.importorskip("gradio")
 from workbench.app import DEFAULT_HOST, launch  # noqa: E402
 from workbench.app.context import MAX_UPLOAD_MB  # noqa: E402
 from workbench.store import Store  # noqa: E402
+from workbench.testing import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +31,7 @@ def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("web")
     store = folder / "runs.db"
     Store(store)
-    port = _free_port()
+    port = free_port()
     demo = launch(model="tiny", port=port, store=store, preload=False, block=False, quiet=True)  # default host
     yield demo, f"http://127.0.0.1:{port}/", store, port
     demo.close()

@@ -18,7 +18,7 @@ from .generation import Generation, GenerationConfig, StopFn, trim_to_cut
 from .models import tiny_model
 from .types import Segment
 
-__all__ = ["ScriptedModel", "ScriptedSession", "tiny_model"]
+__all__ = ["ScriptedModel", "ScriptedSession", "tiny_model", "free_port"]
 
 _PIECE = re.compile(r"\s*\S+|\s+")
 
@@ -100,3 +100,12 @@ class ScriptedModel:
 
     def new_session(self) -> ScriptedSession:
         return ScriptedSession(self)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for tests that serve the app)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
