@@ -54,7 +54,7 @@ class FineTuneConfig:
     eval_interval: int = 50  # steps between evaluation losses (0 = only at the end)
     checkpoint_interval: int = 50  # steps between checkpoints (0 = only at the end)
     n_examples: int = 0  # few-shot examples in the training prompt (0: the tuned model runs zero-shot)
-    prompt: str = "react"  # prompt preset or YAML file the trajectories are rendered with
+    prompt: str = "react-tuned"  # prompt preset or YAML file the trajectories are rendered with (and the tuned model runs with)
     device: str = "auto"  # auto (CUDA with bf16 when present, else CPU) | cpu | cuda | cuda:N
     output_dir: str = ""  # where checkpoints and the adapter go ("" = the jobs folder)
     max_train_examples: int = 0  # use at most this many trajectories (0 = all)
