@@ -8,6 +8,7 @@ from workbench import Agent, load_model, load_tasks
 from workbench.finetune import FineTuneConfig, build_example, load_trajectories, preview
 
 pytestmark = pytest.mark.real_model
+SOLVED_TASK = "test-bridge-0001"  # a two-hop task the shipped adapter solves greedily (the base model does not)
 pytest.importorskip("peft")
 
 
@@ -34,3 +35,19 @@ def test_one_lora_step_on_the_real_model_then_the_adapter_runs(tmp_path):
     assert tuned.meta["base_model"] == "embedded" and tuned.n_parameters == load_model().n_parameters
     trace = Agent(tuned, max_steps=2).run(load_tasks("test", types=["single_hop"])[0].question)
     assert trace.prompt_name == "react-tuned" and trace.steps
+
+
+def test_the_shipped_adapter_loads_runs_zero_shot_and_solves_a_test_task():
+    from workbench.evaluation import exact_match
+    from workbench.models import SHIPPED_ADAPTER, shipped_adapter
+
+    folder = shipped_adapter()
+    assert folder is not None and folder.name == SHIPPED_ADAPTER
+    assert sum(p.stat().st_size for p in folder.iterdir()) <= 20 * 2**20  # the 20 MB
+    tuned = load_model(str(folder))
+    agent = Agent(tuned, max_steps=8)
+    assert agent.prompt.name == "react-tuned" and agent.prompt.examples == []
+    task = next(t for t in load_tasks("test") if t.id == SOLVED_TASK)
+    trace = agent.run(task.question)
+    assert exact_match(trace.answer, [task.answer, *task.aliases]) == 1.0, [str(s.action) for s in trace.steps]
+    assert [s.action.name for s in trace.steps if s.action][-1] == "finish"
