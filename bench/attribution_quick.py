@@ -1,0 +1,35 @@
+"""Time only this project's segment feature ablation on the step bench/attribution.py uses (no Captum).
+
+For checking the under-10-seconds target on a quiet machine: one warm-up, then three timed runs.
+
+    OMP_NUM_THREADS=2 python bench/attribution_quick.py > bench/results/attribution_quiet.log
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from attribution import pick_run  # noqa: E402  (the same step as the full benchmark)
+
+from workbench import load_model  # noqa: E402
+from workbench.attribution import attribute_step  # noqa: E402
+
+
+def main() -> int:
+    lm = load_model()
+    task, trace = pick_run(lm, None, 2)
+    step = next(s for s in trace.steps if s.index == 2)
+    print(task.id, step.prompt_tokens, len(step.token_ids), torch.get_num_threads(), flush=True)
+    attribute_step(trace, 2, target="action", model=lm)  # warm-up
+    for _ in range(3):
+        r = attribute_step(trace, 2, target="action", model=lm)
+        print(f"{len(r.features)} segments, {r.forward_passes} passes, {r.seconds:.2f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
