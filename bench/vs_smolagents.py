@@ -316,6 +316,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", type=int, default=30, help="number of demo:test tasks, spread over the types")
     ap.add_argument("--max-steps", type=int, default=8)
+    ap.add_argument("--skip", type=int, default=0, help="skip the first N chosen tasks (to continue a partial run)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "vs_smolagents.json"))
     args = ap.parse_args(argv)
 
@@ -324,7 +325,7 @@ def main(argv=None) -> int:
 
     torch.manual_seed(0)
     lm = load_model()
-    tasks = pick_tasks(args.tasks)
+    tasks = pick_tasks(args.tasks)[args.skip:]
     t0 = time.perf_counter()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
