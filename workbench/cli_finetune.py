@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from typing import Any
 
 from .errors import ConfigError
@@ -101,14 +100,9 @@ def cmd_finetune(args: Any, store: Any) -> int:
         job = wait(job_id, store, timeout=7 * 24 * 3600)
         print(job_log(job_id, store, lines=5))
     else:
-        from pathlib import Path
+        from .finetune.jobs import record_job
 
-        from .finetune.loop import default_output_dir
-
-        job_id = time.strftime("ft-%Y%m%d-%H%M%S-cli")
-        out = cfg.output_dir or str(default_output_dir(job_id))
-        Path(out).mkdir(parents=True, exist_ok=True)
-        store.create_job(job_id, cfg.task, dict(cfg.to_dict(), output_dir=out), out, name=f"{cfg.task} on {cfg.data}")
+        job_id, _ = record_job(cfg, store)
         store.update_job(job_id, pid=os.getpid())
         job = run_job(job_id, store)
     result = job.get("result") or {}

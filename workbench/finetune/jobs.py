@@ -28,7 +28,7 @@ from typing import Any
 from ..errors import InputError
 from .config import FineTuneConfig
 
-__all__ = ["submit", "cancel", "refresh", "wait", "job_log", "run_job", "list_jobs", "worker_command"]
+__all__ = ["submit", "record_job", "cancel", "refresh", "wait", "job_log", "run_job", "list_jobs", "worker_command"]
 
 _children: dict[str, subprocess.Popen] = {}  # job id -> worker started by this process (reaped by refresh)
 _lock = threading.Lock()
@@ -52,10 +52,20 @@ def worker_command(job_id: str, store_path: str, processes: int = 1) -> list[str
             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *worker]
 
 
-def submit(config: FineTuneConfig, store: Any = None, name: str = "", processes: int = 1) -> str:
-    """Queue ``config`` as a job and start its worker process; returns the job id at once."""
+def record_job(config: FineTuneConfig, store: Any, name: str = "") -> tuple[str, Path]:
+    """Write a queued job row for ``config`` and make its output folder; returns (job id, folder)."""
     from .loop import default_output_dir
 
+    job_id = time.strftime("ft-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    out = Path(config.output_dir or default_output_dir(job_id))
+    out.mkdir(parents=True, exist_ok=True)
+    store.create_job(job_id, config.task, dict(config.to_dict(), output_dir=str(out)), str(out),
+                     name=name or f"{config.task} on {config.data}")
+    return job_id, out
+
+
+def submit(config: FineTuneConfig, store: Any = None, name: str = "", processes: int = 1) -> str:
+    """Queue ``config`` as a job and start its worker process; returns the job id at once."""
     config.validate()
     if not 1 <= processes <= 64:
         raise InputError(f"processes must be from 1 to 64, got {processes}.")
@@ -63,11 +73,7 @@ def submit(config: FineTuneConfig, store: Any = None, name: str = "", processes:
     if getattr(store, "_memory", False):
         raise InputError("Fine-tune jobs run in another process, which cannot see an in-memory store; "
                          "pass a Store with a file path.")
-    job_id = time.strftime("ft-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    out = Path(config.output_dir or default_output_dir(job_id))
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = dict(config.to_dict(), output_dir=str(out))
-    store.create_job(job_id, config.task, cfg, str(out), name=name or f"{config.task} on {config.data}")
+    job_id, out = record_job(config, store, name)
     log = open(out / "log.txt", "ab")
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
     try:

@@ -338,42 +338,28 @@ def probe(model: Any, lm: Any, cfg: FineTuneConfig) -> dict[str, float]:
     import torch
 
     from ..agent import Agent
+    from ..datasets import load_suite
     from ..evaluation import exact_match
     from ..models import LoadedModel
-    from ..world import load_tasks
 
-    split, _, types = cfg.probe.removeprefix("demo:").partition(":")
-    tasks = load_tasks(split or "dev", types=types.split(",") if types else None)
-    tasks = _spread(tasks, cfg.probe_size)
+    suite = load_suite(cfg.probe)  # spread over task types by Suite.limit, so every type is probed
+    tasks = suite.limit(cfg.probe_size).tasks if cfg.probe_size else []
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # LoRA layers live inside it
     current = LoadedModel(model=inner, tokenizer=lm.tokenizer, name=f"{lm.name}+training", source="", device=device,
                           dtype=next(model.parameters()).dtype)
-    agent = Agent(current, prompt=cfg.prompt, n_examples=cfg.n_examples, max_steps=6, share_prefix=False,
-                  lookahead=0)
     solved = steps = 0
     with torch.no_grad():
         for task in tasks:
+            agent = Agent(current, corpus=suite.corpus_for(task), prompt=cfg.prompt, n_examples=cfg.n_examples,
+                          max_steps=6, share_prefix=False, lookahead=0)
             trace = agent.run(task.question)
             solved += exact_match(trace.answer, [task.answer, *task.aliases]) > 0
             steps += len(trace.steps)
     model.train(was_training)
     return {"probe_success": solved / max(1, len(tasks)), "probe_steps": steps / max(1, len(tasks))}
-
-
-def _spread(tasks: list, n: int) -> list:
-    """``n`` tasks taken round-robin over task types, so every type is probed."""
-    by_type: dict[str, list] = {}
-    for t in tasks:
-        by_type.setdefault(t.type, []).append(t)
-    out: list = []
-    while len(out) < n and any(by_type.values()):
-        for group in by_type.values():
-            if group and len(out) < n:
-                out.append(group.pop(0))
-    return out
 
 
 def save_adapter(model: Any, lm: Any, cfg: FineTuneConfig, folder: Path, final: dict[str, float]) -> Path:
