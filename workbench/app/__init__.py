@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..corpus import Corpus
+from ..deps import require
 from ..store import Store
 from .context import MAX_UPLOAD_MB, AppContext, ModelRegistry, finetuned_models
 
@@ -33,7 +34,7 @@ def _examples() -> list[str]:
 def build_app(model: str | None = None, store: Store | str | Path | None = None, models: list[str] | None = None,
               corpus: Corpus | None = None, preload: bool = False) -> Any:
     """The Blocks app. ``model`` is the default model spec (None: the embedded SmolLM2)."""
-    import gradio as gr
+    gr = require("gradio", "The app")
 
     from .attribution_tab import build_attribution_tab
     from .eval_tab import build_eval_tab
@@ -74,6 +75,7 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
 def launch(model: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, store: str | Path | None = None,
            models: list[str] | None = None, preload: bool = True, block: bool = True, **kwargs: Any) -> Any:
     """Build and serve the app on ``host:port`` (127.0.0.1 unless told otherwise)."""
+    require("gradio", "The app")
     from .render import CSS
 
     if model is None:  # the shipped fine-tuned adapter, once it exists; the base model stays one click away

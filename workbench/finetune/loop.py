@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ConfigError, WorkbenchError
+from ..deps import require
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import FineTuneConfig
 from .data import Batch, build_examples, load_trajectories, pack
@@ -127,7 +128,8 @@ def _prepare_model(cfg: FineTuneConfig, lm: Any):
     """The model to train (a peft LoRA wrapper, or the model itself) in train mode."""
     model = lm.model
     if cfg.method == "lora":
-        from peft import LoraConfig, get_peft_model
+        peft = require("peft", "LoRA fine-tuning")
+        LoraConfig, get_peft_model = peft.LoraConfig, peft.get_peft_model
 
         present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
         targets = [t for t in cfg.lora_targets if t in present]
