@@ -66,8 +66,10 @@ def test_launch_through_the_server_then_curves_and_a_new_model_choice(served):
     assert "**done**" in status and "step 2 / 2" in status, status
     assert {t.name for t in fig.data} >= {"train (weighted sum)", "train: reasoning", "train: action"}
     adapter = store.get_job(job_id)["result"]["adapter_dir"]
-    assert adapter in ctx.models.choices()  # offered in the Run, Evaluate, Attribution and Prompt lab tabs
-    assert ctx.models.get(adapter).meta["agent_defaults"]["n_examples"] == 0  # and it loads
+    label = f"tiny:3 + LoRA fine-tune {job_id}"  # readable: the job, not the folder's path
+    assert label in ctx.models.choices()  # offered in the Run, Evaluate, Attribution and Prompt lab tabs
+    assert ctx.models.spec(label) == adapter
+    assert ctx.models.get(label).meta["agent_defaults"]["n_examples"] == 0  # and it loads
     assert job_id in set(jobs_table(ctx)["id"])
     assert "fine-tune" in log or "process" in log
 
@@ -156,7 +158,9 @@ def test_the_app_defaults_to_the_shipped_adapter_with_the_base_one_click_away(tm
     demo = launch(port=port, store=tmp_path / "runs.db", preload=False, block=False, quiet=True)
     try:
         registry = demo.workbench_context.models
-        assert registry.default == adapter
-        assert registry.choices()[:2] == [adapter, EMBEDDED_LABEL]
+        assert registry.default == "SmolLM2-135M-Instruct + react LoRA (shipped)"  # a readable name, no path
+        assert registry.spec(registry.default) == adapter
+        assert registry.choices()[:2] == [registry.default, EMBEDDED_LABEL]
+        assert EMBEDDED_LABEL == "SmolLM2-135M-Instruct (base)" and registry.spec(EMBEDDED_LABEL) is None
     finally:
         demo.close()

@@ -14,7 +14,7 @@ from ..attribution import (ATTRIBUTION_METHODS, GRANULARITIES, TARGETS, attribut
                            grounding_timeline)
 from ..types import Trace
 from ..viz import attribution_heatmap, diff_heatmap, grounding_chart, segment_bars
-from .context import EMBEDDED_LABEL, AppContext, describe_error
+from .context import AppContext, describe_error
 
 __all__ = ["build_attribution_tab", "compute_attribution", "compute_grounding", "compute_diff", "step_choices"]
 
@@ -29,9 +29,8 @@ def _trace(ctx: AppContext, run_id: str) -> Trace:
         raise gr.Error(describe_error(err)) from err
 
 
-def _model_label(trace: Trace) -> str:
-    source = trace.meta.get("model_source", "")
-    return EMBEDDED_LABEL if source in ("", "embedded") else source
+def _model_label(ctx: AppContext, trace: Trace) -> str:
+    return ctx.models.label_for(trace.meta.get("model_source") or None)
 
 
 def step_choices(ctx: AppContext, run_id: str) -> Any:
@@ -57,7 +56,7 @@ def compute_attribution(ctx: AppContext, run_id: str, step: str, target: str, me
     if not step:
         raise gr.Error("Pick a step.")
     try:
-        lm = ctx.models.get(_model_label(trace))
+        lm = ctx.models.get(_model_label(ctx, trace))
         extra = {"segments": list(segments) if segments else None}
         if method == "shapley":
             extra["n_samples"] = int(n_samples)
@@ -77,7 +76,7 @@ def compute_grounding(ctx: AppContext, run_id: str, method: str) -> Any:
     """The grounding of every step of a run (feature ablation per step, cached)."""
     trace = _trace(ctx, run_id)
     try:
-        lm = ctx.models.get(_model_label(trace))
+        lm = ctx.models.get(_model_label(ctx, trace))
         results = [attribute_cached(ctx.store, trace, s.index, "step", method if method != "layer_integrated_gradients"
                                     else "feature_ablation", "segment", lm)[0]
                    for s in trace.steps if s.kind != "halt" and s.token_ids]
@@ -90,7 +89,7 @@ def compute_diff(ctx: AppContext, run_id: str, step: str, target: str, other_mod
     """The same step attributed under the run's model and ``other_model``: aligned segment scores."""
     trace = _trace(ctx, run_id)
     try:
-        base = ctx.models.get(_model_label(trace))
+        base = ctx.models.get(_model_label(ctx, trace))
         other = ctx.models.get(other_model)
         a, _ = attribute_cached(ctx.store, trace, int(step), target, "feature_ablation", "segment", base)
         b, _ = attribute_cached(ctx.store, trace, int(step), target, "feature_ablation", "segment", other)
@@ -131,7 +130,7 @@ def build_attribution_tab(ctx: AppContext) -> dict[str, Any]:
         other.focus(lambda: gr.update(choices=ctx.models.choices()), None, other, api_name=False)  # new fine-tunes
         diff_btn = gr.Button("Compare")
         diff_plot = gr.Plot()
-        diff_table = gr.Dataframe(interactive=False)
+        diff_table = gr.Dataframe(headers=["label", "kind", "this run", "other model", "diff"], interactive=False)
 
     load.click(lambda r: step_choices(ctx, r), [run_id], [step, summary], api_name="attribution_steps")
     run_id.submit(lambda r: step_choices(ctx, r), [run_id], [step, summary], api_name=False)

@@ -12,41 +12,63 @@ from typing import Any, Callable
 
 from ..corpus import Corpus
 from ..errors import InputError, ModelLoadError, WorkbenchError
-from ..models import DEFAULT_MODEL, LoadedModel, load_model
+from ..models import LoadedModel, load_model, model_label
 from ..store import Store
 
 __all__ = ["AppContext", "ModelRegistry", "finetuned_models", "EMBEDDED_LABEL", "MAX_UPLOAD_MB", "describe_error", "check_upload",
            "free_device_memory"]
 
-EMBEDDED_LABEL = f"{DEFAULT_MODEL} (embedded)"
+EMBEDDED_LABEL = model_label(None)  # "SmolLM2-135M-Instruct (base)"
 MAX_UPLOAD_MB = 10  # the largest file the app accepts (the server refuses bigger uploads too)
 
 
 class ModelRegistry:
-    """Models by spec, loaded on first use and kept (loading is the slow part of a first run)."""
+    """Models by readable label, loaded on first use and kept (loading is the slow part of a first run).
+
+    Menus show labels (``model_label``: "SmolLM2-135M-Instruct + react LoRA (shipped)"), never a
+    folder's absolute path; the registry maps each label back to the spec ``load_model`` takes. A
+    value typed by the user (a Hugging Face id or a folder) is its own spec.
+    """
 
     def __init__(self, default: str | None = None, extra: list[str] | None = None,
                  discover: Callable[[], list[str]] | None = None) -> None:
-        self.default = default or EMBEDDED_LABEL
-        self.extra = [m for m in (extra or []) if m and m != self.default]
-        self.discover = discover  # more choices found at call time (finished fine-tunes)
         self._lock = threading.Lock()
+        self._labels: dict[str, str | None] = {EMBEDDED_LABEL: None}  # label -> load_model spec
+        self.default = self.label_for(default)
+        self.extra = [label for label in (self.label_for(m) for m in (extra or []) if m) if label != self.default]
+        self.discover = discover  # more choices found at call time (finished fine-tunes)
         self._models: dict[str, LoadedModel] = {}
+
+    def label_for(self, spec: str | None) -> str:
+        """The menu label of a spec (registered, so ``spec(label)`` finds the spec again)."""
+        if spec is not None and spec in self._labels:  # already a label
+            return spec
+        spec = None if spec is None or str(spec).strip() in ("", "embedded") else str(spec).strip()
+        with self._lock:
+            for label, known in self._labels.items():
+                if known == spec:
+                    return label
+            label, n = model_label(spec), 2
+            while label in self._labels:  # two folders of the same name
+                label, n = f"{model_label(spec)} [{n}]", n + 1
+            self._labels[label] = spec
+            return label
 
     def choices(self) -> list[str]:
         found: list[str] = []
         if self.discover is not None:
             try:
-                found = list(self.discover())
+                found = [self.label_for(spec) for spec in self.discover()]
             except Exception:  # a store that cannot be read must not break the model list
                 found = []
         return list(dict.fromkeys([self.default, EMBEDDED_LABEL, *self.extra, *found]))
 
-    @staticmethod
-    def spec(label: str | None) -> str | None:
-        """The load_model spec of a dropdown label (the embedded model's label maps to None)."""
-        if not label or label == EMBEDDED_LABEL:
+    def spec(self, label: str | None) -> str | None:
+        """The load_model spec of a menu label (the embedded model's is None; a typed value is itself)."""
+        if not label:
             return None
+        if label in self._labels:
+            return self._labels[label]
         return label.strip()
 
     def add(self, label: str, model: Any) -> None:
@@ -56,10 +78,11 @@ class ModelRegistry:
 
     def get(self, label: str | None) -> LoadedModel:
         key = label or self.default
+        spec = self.spec(key)
         with self._lock:
             if key not in self._models:
                 try:
-                    self._models[key] = load_model(self.spec(key))
+                    self._models[key] = load_model(spec)
                 except Exception as err:
                     if _is_oom(err) or _is_oom(err.__cause__):
                         free_device_memory()
