@@ -112,9 +112,10 @@ def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> None:
     status = gr.Markdown(elem_id="wb-eval-status")
     eval_id = gr.Textbox(label="Evaluation id", interactive=False, elem_id="wb-eval-id")
     with gr.Row():
-        agg = gr.Dataframe(label="By mode", interactive=False, elem_id="wb-eval-agg")
+        agg = gr.Dataframe(aggregate(None), label="By mode", interactive=False, elem_id="wb-eval-agg")
         chart = gr.Plot(label="Success by mode and task type")
-    tasks = gr.Dataframe(label="Per task — click a row to open its trace in the Run tab", interactive=False,
+    tasks = gr.Dataframe(headers=_TASK_COLUMNS, label="Per task — click a row to open its trace in the Run tab",
+                         interactive=False,
                          wrap=True, elem_id="wb-eval-tasks")
     trace_id = gr.Textbox(visible=False)
     with gr.Accordion("Compare two evaluations", open=False):
@@ -124,7 +125,8 @@ def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> None:
                                  allow_custom_value=True)
             refresh = gr.Button("Refresh list", scale=0)
         compare_btn = gr.Button("Compare", elem_id="wb-compare")
-        cmp_table = gr.Dataframe(label="Side by side", interactive=False)
+        cmp_table = gr.Dataframe(headers=["mode", "success (first)", "success (second)"], label="Side by side",
+                                 interactive=False)
         cmp_chart = gr.Plot()
 
     def _run(suite, upload, modes, model, limit, k, progress=gr.Progress()):

@@ -434,16 +434,20 @@ def build_prompt_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> dict
         batch_btn = gr.Button("Batch compare A and B", elem_id="wb-prompt-batch")
         batch_status = gr.Markdown(elem_id="wb-prompt-batch-status")
         with gr.Row():
-            by_mode = gr.Dataframe(label="By mode (difference = B − A)", interactive=False)
-            by_type = gr.Dataframe(label="By task type", interactive=False)
-        flipped = gr.Dataframe(label="Tasks whose outcome flipped", interactive=False, wrap=True,
+            by_mode = gr.Dataframe(headers=["mode", "success_a", "success_b", "difference"],
+                                   label="By mode (difference = B − A)", interactive=False)
+            by_type = gr.Dataframe(headers=["mode", "type", "success_a", "success_b", "difference"], label="By task type",
+                                   interactive=False)
+        flipped = gr.Dataframe(headers=["task_id", "type", "mode", "question", "gold", "answer_a", "answer_b", "success_a",
+                                         "success_b"], label="Tasks whose outcome flipped", interactive=False, wrap=True,
                                elem_id="wb-prompt-flipped")
     with gr.Accordion("Zero-shot vs few-shot: sweep k (version A)", open=False):
         with gr.Row():
             ks = gr.Textbox("0,1,2,3", label="k values", elem_id="wb-prompt-ks")
             sweep_btn = gr.Button("Sweep k", elem_id="wb-prompt-sweep")
         with gr.Row():
-            sweep_table = gr.Dataframe(label="Success by k", interactive=False, elem_id="wb-prompt-sweep-table")
+            sweep_table = gr.Dataframe(headers=["k", "success", "f1", "steps", "invalid_action_rate", "run"],
+                                       label="Success by k", interactive=False, elem_id="wb-prompt-sweep-table")
             sweep_plot = gr.Plot(label="Success against k")
 
     fields = [name, mode, style, instruction, system, user, tools, ex_shown, question, answer, steps]

@@ -106,7 +106,8 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
             timeline = gr.HTML(timeline_html(None), elem_id="wb-timeline")
         with gr.Column(scale=2):
             plot = gr.Plot(label="Where the time went")
-    table = gr.Dataframe(label="Steps", interactive=False, wrap=True, elem_id="wb-steps")
+    table = gr.Dataframe(Trace(task="").to_dataframe(), label="Steps", interactive=False, wrap=True,
+                         elem_id="wb-steps")  # headers before the first run
     with gr.Accordion("Inspect a step: its exact prompt and raw output", open=False):
         with gr.Row():
             step_pick = gr.Dropdown(choices=[], label="Step", elem_id="wb-step-pick", scale=3)
