@@ -110,6 +110,24 @@ def test_repeated_lookup_is_progress_not_a_loop(corpus):
     assert trace.steps[2].observation.startswith("(Result 2 / 3)")
 
 
+def test_a_lookup_repeated_after_no_more_results_is_a_loop_and_forces_the_answer(corpus):
+    # Lio Brandt's article mentions "Brandt" 3 times: the 4th lookup says "No more results.", the 5th repeats
+    # it, which the tool can only answer the same way: a loop, so the agent asks for the answer at once.
+    lookups = [" y\nAction: lookup[Brandt]"] * 5
+    trace = run(corpus, [" x\nAction: search[Lio Brandt]", *lookups, "1931]"], task="When was Lio Brandt born?",
+                max_steps=8)
+    assert [s.observation for s in trace.steps[1:5]][-1] == "No more results."
+    assert trace.steps[5].error_kind == "repeat" and trace.steps[5].error.startswith("You repeated")
+    assert trace.stop_reason == "repeated_action" and trace.answer == "1931" and len(trace.steps) == 7
+
+
+def test_a_lookup_of_a_keyword_the_article_lacks_is_not_tried_twice(corpus):
+    trace = run(corpus, [" x\nAction: search[Lio Brandt]", " y\nAction: lookup[zebra]", " y\nAction: lookup[Zebra]",
+                         "no idea]"], task="When was Lio Brandt born?")
+    assert trace.steps[1].observation.startswith("No sentence of Lio Brandt mentions")
+    assert trace.steps[2].error_kind == "repeat" and trace.stop_reason == "repeated_action"
+
+
 def test_max_steps_ends_the_run_with_that_reason(corpus):
     trace = run(corpus, [f" step {i}\nAction: search[Drume {i}]" for i in range(10)], max_steps=3)
     assert trace.stop_reason == "max_steps" and len(trace.steps) == 3 and trace.answer is None

@@ -276,7 +276,10 @@ class Agent:
                 yield step
                 return
             call = (parsed.action.name, parsed.action.argument.lower()) if parsed.action else None
-            repeated = call == previous and parsed.action is not None and parsed.action.name != "lookup"
+            # The same action again is a loop, except a lookup that still has further results to give
+            # (after "No more results." the same lookup only says that again).
+            repeated = call == previous and parsed.action is not None and (
+                parsed.action.name != "lookup" or ctx.exhausted)
             self._act(parsed, step, ctx, repeated)
             if step.run_end == "finished" and self.verifier is not None:
                 from .finetune.verifier import verify_finish

@@ -43,6 +43,7 @@ class ToolContext:
     lookup_keyword: str = ""  # the keyword of the last lookup
     lookup_index: int = 0  # how many of its matches were already returned
     retrieval: str = "bm25"  # how search ranks documents when no title matches exactly
+    exhausted: bool = False  # the last tool call had nothing more to give: the same call again says the same
     extra: dict[str, Any] = field(default_factory=dict)  # for users' tools
 
 
@@ -195,6 +196,7 @@ class Toolbox:
     def run(self, name: str, argument: str, context: ToolContext) -> str:
         """Run a tool; a failure is raised as ToolError (the agent turns it into an observation)."""
         t = self.get(name)
+        context.exhausted = False  # a tool sets it when it has nothing more to give
         try:
             return t(argument, context)
         except ToolError:
@@ -257,8 +259,10 @@ def _lookup(keyword: str, context: ToolContext) -> str:
     if key != context.lookup_keyword:
         context.lookup_keyword, context.lookup_index = key, 0
     if not matches:
+        context.exhausted = True
         return f"No sentence of {context.document.title} mentions {keyword.strip()!r}."
     if context.lookup_index >= len(matches):
+        context.exhausted = True
         return "No more results."
     context.lookup_index += 1
     return f"(Result {context.lookup_index} / {len(matches)}) {matches[context.lookup_index - 1]}"
