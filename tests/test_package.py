@@ -9,7 +9,7 @@ import workbench
 
 def test_import_leaves_heavy_optional_dependencies_out():
     code = ("import sys, workbench; "
-            "print(','.join(m for m in ('gradio', 'plotly', 'captum', 'peft', 'torch', 'transformers') if m in sys.modules))")
+            "print(','.join(m for m in ('gradio', 'plotly', 'captum', 'peft', 'pypdf', 'torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"import workbench pulled in: {out}"
 

@@ -6,7 +6,7 @@ One Python API serves the app, the CLI and the notebooks:
     >>> trace = Agent(load_model()).run("When was Varnholt founded?")   # doctest: +SKIP
     >>> trace.to_dataframe()                           # doctest: +SKIP
 
-Importing the package loads no heavy optional dependency (gradio, plotly, captum, peft); each is
+Importing the package loads no heavy optional dependency (gradio, plotly, captum, peft, pypdf); each is
 imported inside the function that needs it.
 """
 
@@ -14,6 +14,7 @@ from .agent import Agent, AgentConfig, validate_task
 from .calculator import calculate
 from .corpus import Corpus, Document, Hit, MiniLMEncoder
 from .datasets import Suite, list_builtin_suites, load_suite
+from .documents import load_corpus_path, read_documents
 from .errors import (
     CalculatorError,
     ConfigError,
@@ -101,6 +102,7 @@ __all__ = [
     "generate_world",
     "list_builtin_suites",
     "list_presets",
+    "load_corpus_path",
     "load_model",
     "load_prompt",
     "load_suite",
@@ -109,6 +111,7 @@ __all__ = [
     "parse_action",
     "parse_answer",
     "parse_step",
+    "read_documents",
     "tiny_model",
     "tool",
     "validate_task",

@@ -183,6 +183,7 @@ class Corpus:
             self._by_title.setdefault(normalize_title(d.title), d)
         self._bm25: _BM25 | None = None
         self._dense = None  # (n_docs, dim) tensor, built on first dense search
+        self._fingerprint: str | None = None
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -197,11 +198,15 @@ class Corpus:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of titles and texts: names a corpus version (and its cached embeddings)."""
-        h = hashlib.sha256()
-        for d in self.documents:
-            h.update(d.title.encode() + b"\0" + d.text.encode() + b"\0")
-        return h.hexdigest()[:16]
+        """sha256 of titles and texts: names a corpus version (and its cached embeddings).
+
+        Computed once: a Corpus is not changed after it is built (its title and retrieval indexes assume so)."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for d in self.documents:
+                h.update(d.title.encode() + b"\0" + d.text.encode() + b"\0")
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
 
     def get(self, title: str) -> Document | None:
         """The document whose title matches exactly (ignoring case, quotes and spacing)."""
@@ -209,36 +214,16 @@ class Corpus:
 
     @classmethod
     def from_jsonl(cls, path: str | Path, name: str | None = None) -> "Corpus":
-        """Read one JSON object per line with ``title`` and ``text`` (optional ``sentences``, ``id``, ``meta``)."""
+        """Read one JSON object per line with ``title`` and ``text`` (optional ``sentences``, ``id``, ``meta``).
+
+        Each line is checked by ``documents.read_jsonl``, the one JSONL reader of the workbench.
+        """
         path = Path(path)
         if not path.is_file():
             raise CorpusError(f"No corpus file at {path}. Pass a JSONL file with one {{title, text}} object per line.")
-        docs = []
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise CorpusError(f"{path}:{lineno}: not valid JSON ({err.msg}).") from err
-                if not isinstance(obj, dict):
-                    raise CorpusError(f"{path}:{lineno}: expected an object with 'title' and 'text'.")
-                for key in ("title", "text"):
-                    if not isinstance(obj.get(key), str) or not obj[key].strip():
-                        raise CorpusError(f"{path}:{lineno}: field '{key}' is missing or empty; it must be a string.")
-                docs.append(
-                    Document(
-                        title=obj["title"],
-                        text=obj["text"],
-                        sentences=list(obj.get("sentences") or []),
-                        id=str(obj.get("id") or ""),
-                        meta=dict(obj.get("meta") or {}),
-                    )
-                )
-        if not docs:
-            raise CorpusError(f"{path} holds no documents.")
-        return cls(docs, name=name or path.stem)
+        from .documents import read_jsonl  # documents.py builds on this module: import it here, not at the top
+
+        return cls(read_jsonl(path), name=name or path.stem)
 
     def to_jsonl(self, path: str | Path) -> Path:
         """Write one document per line (atomically: a crash never leaves half a corpus)."""

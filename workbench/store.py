@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import StoreError
+from .store_corpora import CORPORA_MIGRATION, CorporaMixin
 from .store_jobs import JOBS_MIGRATION, JobsMixin
 from .types import Trace
 
 __all__ = ["Store", "RunSummary", "default_store_path", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _MIGRATIONS: list[str] = [
     # 1: runs
     """
@@ -99,6 +100,8 @@ _MIGRATIONS: list[str] = [
     """,
     # 5: fine-tune jobs and their metric points (see store_jobs.py)
     JOBS_MIGRATION,
+    # 6: users' knowledge corpora and their documents (see store_corpora.py)
+    CORPORA_MIGRATION,
 ]
 
 
@@ -137,7 +140,7 @@ class RunSummary:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created_at))
 
 
-class Store(JobsMixin):
+class Store(JobsMixin, CorporaMixin):
     """Runs (and, as the workbench grows, prompt versions, jobs and metrics) in one SQLite file."""
 
     def __init__(self, path: str | Path | None = None) -> None:
