@@ -213,3 +213,10 @@ def test_bad_settings_name_the_valid_choices(corpus, kw, message):
 def test_prompt_for_another_mode_is_refused(corpus):
     with pytest.raises(ConfigError, match="is for mode 'cot'"):
         Agent(ScriptedModel([]), corpus=corpus, prompt="cot", mode="react")
+
+
+def test_the_trace_records_which_corpus_the_run_searched(corpus):
+    trace = run(corpus, [" x\nAction: finish[1]"])
+    assert trace.meta["corpus"] == {"name": corpus.name, "hash": corpus.fingerprint, "documents": len(corpus)}
+    closed_book = Agent(ScriptedModel(["Answer: 1"]), corpus=corpus, mode="direct").run("What is 1?")
+    assert "corpus" not in closed_book.meta  # a closed-book run searched nothing

@@ -207,6 +207,9 @@ class Agent:
         meta = {"model_source": source, **meta} if source else dict(meta)
         if self.config.dynamic_examples > 0:
             meta["examples_used"] = [e.question for e in self.examples_for(task)]
+        corpus = self._corpus_or_none() if self.config.mode in ("react", "act") else None
+        if corpus is not None and "corpus" not in meta:  # which knowledge the run searched, by name and content
+            meta["corpus"] = {"name": corpus.name, "hash": corpus.fingerprint, "documents": len(corpus)}
         return Trace(task=task, mode=self.config.mode, model=self.model_name, prompt_name=self.prompt.name,
                      prompt_hash=self.prompt.hash, config=asdict(self.config), meta=meta)
 

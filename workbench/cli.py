@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 from .cli_finetune import add_finetune_parser, cmd_finetune
 from .errors import WorkbenchError
@@ -35,13 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", default=None, help="default model: a Hugging Face id, a local folder, or 'tiny'")
     serve.add_argument("--also", action="append", default=[], metavar="MODEL", help="another model to offer (repeatable)")
     serve.add_argument("--no-preload", action="store_true", help="load the model on the first run instead of at start")
+    serve.add_argument("--corpus", action="append", default=[], metavar="PATH",
+                       help="a folder or file of documents (JSONL, .txt, .md, .pdf) offered as a knowledge source "
+                            "(repeatable)")
+    serve.add_argument("--split-headings", action="store_true",
+                       help="read Markdown in --corpus folders as an article per heading")
 
     run = sub.add_parser("run", help="run one instruction and print its steps as they happen")
     run.add_argument("instruction")
     run.add_argument("--mode", default="react", choices=["react", "cot", "act", "direct"])
     run.add_argument("--model", default=None, help="a Hugging Face id, a local folder, or 'tiny'")
     run.add_argument("--prompt", default=None, help="a prompt preset name or a .yaml file")
-    run.add_argument("--corpus", default=None, help="a JSONL corpus (default: the demo world)")
+    run.add_argument("--corpus", default=None, metavar="PATH_OR_NAME",
+                     help="the knowledge to search: a file or folder of documents (JSONL, .txt, .md, .pdf) or the "
+                          "name of a corpus uploaded in the app (default: the demo world)")
+    run.add_argument("--split-headings", action="store_true", help="read Markdown as an article per heading")
     run.add_argument("--retrieval", default="bm25", choices=["bm25", "dense", "hybrid"],
                      help="how search ranks articles when no title matches exactly")
     run.add_argument("--examples", type=int, default=None, help="keep the prompt's first N few-shot examples (0: none)")
@@ -145,9 +153,22 @@ def _print_step(step, out) -> None:
     out.flush()
 
 
+def _corpus_arg(value: str, split_headings: bool, store_path) -> Any:
+    """A path of documents, or the name of a corpus stored by the app."""
+    from pathlib import Path
+
+    from .documents import load_corpus_path
+
+    if Path(value).expanduser().exists():
+        return load_corpus_path(Path(value).expanduser(), split_headings=split_headings)
+    from .knowledge import KnowledgeSources
+    from .store import Store
+
+    return KnowledgeSources(Store(store_path)).get(f"stored:{value}")
+
+
 def _cmd_run(args, store_path) -> int:
     from .agent import Agent
-    from .corpus import Corpus
     from .models import load_model
     from .store import Store
 
@@ -164,7 +185,7 @@ def _cmd_run(args, store_path) -> int:
         prompt = prompt_from_yaml(Path(prompt).read_text(encoding="utf-8"), source=prompt)
     print(f"Loading model {args.model or 'SmolLM2-135M-Instruct (embedded)'} …", file=sys.stderr, flush=True)
     lm = load_model(args.model)
-    corpus = Corpus.from_jsonl(args.corpus) if args.corpus else None
+    corpus = _corpus_arg(args.corpus, args.split_headings, store_path) if args.corpus else None
     agent = Agent(lm, corpus=corpus, prompt=prompt, mode=args.mode, max_steps=args.max_steps,
                   max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
                   retrieval=args.retrieval, n_examples=args.examples, dynamic_examples=args.dynamic_k,
@@ -331,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(f"Starting ReAct Workbench on http://{args.host}:{args.port} …", flush=True)
             launch(model=args.model, host=args.host, port=args.port, store=args.store, models=args.also,
-                   preload=not args.no_preload)
+                   preload=not args.no_preload, corpora=args.corpus, split_headings=args.split_headings)
             return 0
         if args.command == "run":
             return _cmd_run(args, args.store)

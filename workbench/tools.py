@@ -196,7 +196,8 @@ class Toolbox:
     def run(self, name: str, argument: str, context: ToolContext) -> str:
         """Run a tool; a failure is raised as ToolError (the agent turns it into an observation)."""
         t = self.get(name)
-        context.exhausted = False  # a tool sets it when it has nothing more to give
+        if context is not None:
+            context.exhausted = False  # a tool sets it when it has nothing more to give
         try:
             return t(argument, context)
         except ToolError:

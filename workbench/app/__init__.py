@@ -13,6 +13,7 @@ from typing import Any
 
 from ..corpus import Corpus
 from ..deps import require
+from ..knowledge import KnowledgeSources
 from ..store import Store
 from .context import MAX_UPLOAD_MB, AppContext, ModelRegistry, finetuned_models
 
@@ -32,8 +33,10 @@ def _examples() -> list[str]:
 
 
 def build_app(model: str | None = None, store: Store | str | Path | None = None, models: list[str] | None = None,
-              corpus: Corpus | None = None, preload: bool = False) -> Any:
-    """The Blocks app. ``model`` is the default model spec (None: the embedded SmolLM2)."""
+              corpus: Corpus | None = None, preload: bool = False, corpora: list[str | Path] | None = None,
+              split_headings: bool = False) -> Any:
+    """The Blocks app. ``model`` is the default model spec (None: the embedded SmolLM2); ``corpus`` replaces
+    the demo world's encyclopedia; ``corpora`` are folders or files offered as knowledge sources too."""
     gr = require("gradio", "The app")
 
     from .attribution_tab import build_attribution_tab
@@ -45,7 +48,10 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
 
     store = store if isinstance(store, Store) else Store(store)
     registry = ModelRegistry(model, models, discover=lambda: finetuned_models(store))
-    ctx = AppContext(store=store, models=registry, corpus=corpus, examples=_examples())
+    examples = _examples()
+    knowledge = KnowledgeSources(store, folders=corpora or (), demo=corpus, demo_questions=examples,
+                                 split_headings=split_headings)
+    ctx = AppContext(store=store, models=registry, corpus=corpus, examples=examples, knowledge=knowledge)
     if preload:
         ctx.warm_up()
     with gr.Blocks(title="ReAct Workbench") as demo:
@@ -58,7 +64,7 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
             with gr.Tab("Attribution", id="attribution"):
                 attribution = build_attribution_tab(ctx)
             with gr.Tab("Evaluate", id="evaluate"):
-                build_eval_tab(ctx, run["outputs"], tabs)
+                build_eval_tab(ctx, run["outputs"], tabs, run)
             with gr.Tab("Fine-tune", id="finetune"):
                 build_finetune_tab(ctx)
             with gr.Tab("History", id="history"):
@@ -73,7 +79,8 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
 
 
 def launch(model: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, store: str | Path | None = None,
-           models: list[str] | None = None, preload: bool = True, block: bool = True, **kwargs: Any) -> Any:
+           models: list[str] | None = None, preload: bool = True, block: bool = True,
+           corpora: list[str | Path] | None = None, split_headings: bool = False, **kwargs: Any) -> Any:
     """Build and serve the app on ``host:port`` (127.0.0.1 unless told otherwise)."""
     require("gradio", "The app")
     from .render import CSS
@@ -83,7 +90,8 @@ def launch(model: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAU
 
         shipped = shipped_adapter()
         model = str(shipped) if shipped else None
-    demo = build_app(model=model, store=store, models=models, preload=preload)
+    demo = build_app(model=model, store=store, models=models, preload=preload, corpora=corpora,
+                     split_headings=split_headings)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, css=CSS, prevent_thread_lock=not block, show_error=True,
                 max_file_size=f"{MAX_UPLOAD_MB}mb", footer_links=["api"], **kwargs)

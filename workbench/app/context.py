@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..corpus import Corpus
+from ..knowledge import KnowledgeSources
 from ..errors import InputError, ModelLoadError, WorkbenchError
 from ..models import LoadedModel, load_model, model_label
 from ..store import Store
@@ -98,8 +99,9 @@ class AppContext:
 
     store: Store
     models: ModelRegistry
-    corpus: Corpus | None = None  # None: the demo world's encyclopedia
-    examples: list[str] = field(default_factory=list)
+    corpus: Corpus | None = None  # the demo world's place: None loads the demo world's encyclopedia on first use
+    examples: list[str] = field(default_factory=list)  # the demo world's example questions
+    knowledge: KnowledgeSources | None = None  # every corpus a run may search (built from the above when None)
     _cancel: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -126,12 +128,13 @@ class AppContext:
         session = Agent(lm, corpus=self.get_corpus()).open_session("warm-up")
         session.generate(max_new_tokens=1)
 
-    def get_corpus(self) -> Corpus:
-        if self.corpus is None:
-            from ..world import load_world
+    def __post_init__(self) -> None:
+        if self.knowledge is None:
+            self.knowledge = KnowledgeSources(self.store, demo=self.corpus, demo_questions=self.examples)
 
-            self.corpus = load_world().corpus
-        return self.corpus
+    def get_corpus(self, source: str | None = None) -> Corpus:
+        """The corpus of a knowledge source key or label (None: the demo world)."""
+        return self.knowledge.get(source)
 
 
 def finetuned_models(store: Store) -> list[str]:

@@ -4,6 +4,7 @@ open any task's trace in the Run tab, and compare two evaluations side by side."
 from __future__ import annotations
 
 import queue
+from pathlib import Path
 import threading
 from typing import Any, Iterator
 
@@ -12,7 +13,10 @@ import gradio as gr  # this module is imported only by build_app, never by `impo
 from ..datasets import list_builtin_suites, load_suite
 from ..evaluation import EVAL_MODES, EvalConfig, aggregate, evaluate
 from ..viz import compare_evals, mode_bars
+from ..errors import InputError
+from ..knowledge import DEMO_KEY
 from .context import MAX_UPLOAD_MB, AppContext, check_upload, describe_error
+from .corpus_panel import source_examples
 from .history_tab import open_run
 
 __all__ = ["build_eval_tab", "run_evaluation", "per_task_table", "compare_tables"]
@@ -93,7 +97,33 @@ def _eval_choices(ctx: AppContext) -> list[tuple[str, str]]:
             for e in ctx.store.list_evals()]
 
 
-def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> None:
+def suite_tasks(ctx: AppContext, suite_spec: str, upload: str | None) -> Any:
+    """The task menu of a suite: (id: question) labels, so any task can be run live in the Run tab."""
+    try:
+        suite = load_suite(check_upload(upload) or suite_spec)
+    except Exception as err:
+        raise gr.Error(describe_error(err)) from err
+    choices = [(f"{t.id}: {t.question[:80]}", t.id) for t in suite.tasks]
+    return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+
+def open_task(ctx: AppContext, suite_spec: str, upload: str | None, task_id: str | None) -> tuple[str, str]:
+    """(instruction, knowledge source key) to run one task of a suite live, on the corpus it is answered from:
+    its own paragraphs for a HotpotQA question (offered as a new knowledge source), else the suite's."""
+    try:
+        suite = load_suite(check_upload(upload) or suite_spec)
+        task = next((t for t in suite.tasks if t.id == (task_id or "").strip()), None)
+        if task is None:
+            raise InputError(f"No task {task_id!r} in {suite.name}; pick one from the list.")
+        if task.id in suite.task_corpora:
+            suite_name = Path(suite.name).name  # an uploaded file's name, not where the server keeps it
+            return task.question, ctx.knowledge.add_task(task, suite.task_corpora[task.id], suite=suite_name)
+        return task.question, DEMO_KEY  # suites that share one corpus share the demo world's
+    except Exception as err:
+        raise gr.Error(describe_error(err)) from err
+
+
+def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any, run: dict[str, Any] | None = None) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             suite = gr.Dropdown(list_builtin_suites(), value="demo:dev", label="Suite", elem_id="wb-eval-suite")
@@ -128,6 +158,21 @@ def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> None:
         cmp_table = gr.Dataframe(headers=["mode", "success (first)", "success (second)"], label="Side by side",
                                  interactive=False)
         cmp_chart = gr.Plot()
+
+    with gr.Accordion("Run one task live in the Run tab, on its own paragraphs", open=False):
+        with gr.Row():
+            task_pick = gr.Dropdown([], label="Task", scale=3, elem_id="wb-eval-task", allow_custom_value=True)
+            list_btn = gr.Button("List the suite's tasks", scale=1, elem_id="wb-eval-list-tasks")
+            open_btn = gr.Button("Open in Run →", scale=1, elem_id="wb-eval-open-task")
+    list_btn.click(lambda s, u: suite_tasks(ctx, s, u), [suite, upload], [task_pick], api_name="suite_tasks")
+    if run is not None:
+        def _open(s, u, t):
+            question, key = open_task(ctx, s, u, t)
+            return (question, gr.update(choices=ctx.knowledge.choices(), value=key), source_examples(ctx, key),
+                    gr.Tabs(selected="run"))
+
+        open_btn.click(_open, [suite, upload, task_pick], [run["instruction"], run["knowledge"], run["examples"], tabs],
+                       api_name="open_task")
 
     def _run(suite, upload, modes, model, limit, k, progress=gr.Progress()):
         yield from run_evaluation(ctx, suite, upload, modes, model, limit, k, progress)

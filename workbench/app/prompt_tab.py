@@ -26,6 +26,7 @@ from ..prompt_lab import (Problem, Variant, batch_compare, compare_run, delete_v
 from ..prompts import MODES, PromptTemplate, list_presets, load_prompt
 from ..tools import default_tools
 from ..viz import diff_heatmap
+from ..knowledge import DEMO_KEY
 from .context import AppContext, check_upload, describe_error
 from .history_tab import open_run
 from .render import outcomes_markdown, step_diff_html
@@ -288,14 +289,15 @@ def _export(d: dict[str, Any]) -> str:
 
 
 def _compare(ctx: AppContext, instruction: str, version_a: str, version_b: str, model_a: str, model_b: str,
-             max_steps: float, attribution: bool) -> tuple[Any, ...]:
+             max_steps: float, attribution: bool, knowledge: str | None = None) -> tuple[Any, ...]:
     task = validate_task(instruction)
+    corpus = ctx.get_corpus(knowledge)
     (pa, _), (pb, _) = resolve_prompt(ctx.store, version_a), resolve_prompt(ctx.store, version_b)
     lm_a, lm_b = ctx.models.get(model_a), ctx.models.get(model_b or model_a)
     # Distinct labels: they name the attribution diff's columns, even when A and B are the same version.
     la, lb = (f"{side}: {p.name}@{p.hash[:6]}" + (f" · {lm.name}" if lm_a is not lm_b else "")
               for side, p, lm in (("A", pa, lm_a), ("B", pb, lm_b)))
-    cmp = compare_run(task, [Variant(pa, lm_a, la), Variant(pb, lm_b, lb)], lm_a, corpus=ctx.get_corpus(),
+    cmp = compare_run(task, [Variant(pa, lm_a, la), Variant(pb, lm_b, lb)], lm_a, corpus=corpus,
                       max_steps=int(max_steps), attribution=bool(attribution), store=ctx.store)
     ids = (cmp.traces[0].id, cmp.traces[1].id)
     diff = cmp.attribution
@@ -410,9 +412,12 @@ def build_prompt_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> dict
         model_b = gr.Dropdown(models, value=ctx.models.default, allow_custom_value=True, label="Model B",
                               elem_id="wb-prompt-model-b")
         max_steps = gr.Slider(1, 15, value=6, step=1, label="Max steps", elem_id="wb-prompt-max-steps")
+        knowledge = gr.Dropdown(ctx.knowledge.choices(), value=DEMO_KEY, label="Knowledge source",
+                                elem_id="wb-prompt-knowledge")
+    knowledge.focus(lambda: gr.update(choices=ctx.knowledge.choices()), None, knowledge, api_name=False)
     for dd in (model_a, model_b):  # finished fine-tunes appear when the list is opened
         dd.focus(lambda: gr.update(choices=ctx.models.choices()), None, dd, api_name=False)
-        attribute = gr.Checkbox(True, label="Attribution diff of the last common step", elem_id="wb-prompt-attr")
+    attribute = gr.Checkbox(True, label="Attribution diff of the last common step", elem_id="wb-prompt-attr")
     compare_btn = gr.Button("Compare", variant="primary", elem_id="wb-prompt-compare")
     outcomes = gr.Markdown(elem_id="wb-prompt-outcomes")
     diff_view = gr.HTML(elem_id="wb-prompt-diff")
@@ -530,7 +535,7 @@ def build_prompt_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> dict
     rename_btn.click(_guard(rename), [old_name, new_name], [status, *pickers], api_name="prompt_rename")
     delete_btn.click(_guard(delete), [del_id], [status, *pickers], api_name="prompt_delete")
     compare_btn.click(_guard(functools.partial(_compare, ctx)),
-                      [task, ver_a, ver_b, model_a, model_b, max_steps, attribute],
+                      [task, ver_a, ver_b, model_a, model_b, max_steps, attribute, knowledge],
                       [outcomes, diff_view, runs, run_a, run_b, attr_plot, attr_table], api_name="prompt_compare",
                       concurrency_limit=1)
     for button, run_id in ((open_a, run_a), (open_b, run_b)):

@@ -11,7 +11,9 @@ from ..agent import Agent, validate_task
 from ..prompts import MODES
 from ..types import Trace
 from ..viz import step_timeline, token_confidence
+from ..knowledge import DEMO_KEY
 from .context import AppContext, free_device_memory, describe_error
+from .corpus_panel import question_samples, build_corpus_panel
 from .render import prompt_html, status_markdown, timeline_html, tokens_html
 
 __all__ = ["build_run_tab", "run_task", "inspect_step", "trace_outputs"]
@@ -34,12 +36,16 @@ def trace_outputs(trace: Trace | None, running: bool = False) -> tuple[Any, ...]
 
 
 def run_task(ctx: AppContext, instruction: str, mode: str, model_label: str, max_steps: float, temperature: float,
-             session: str = "", retrieval: str = "bm25", dynamic_k: float = 0) -> Iterator[tuple[Any, ...]]:
-    """Stream a run: one output tuple per step, the trace saved to the store at the end."""
+             session: str = "", retrieval: str = "bm25", dynamic_k: float = 0,
+             knowledge: str | None = None) -> Iterator[tuple[Any, ...]]:
+    """Stream a run: one output tuple per step, the trace saved to the store at the end.
+
+    ``knowledge``: the key (or menu label) of the corpus to search; None is the demo world."""
     try:
         task = validate_task(instruction)
+        corpus = ctx.get_corpus(knowledge)
         lm = ctx.models.get(model_label)
-        agent = Agent(lm, corpus=ctx.get_corpus(), mode=mode, max_steps=int(max_steps), temperature=float(temperature),
+        agent = Agent(lm, corpus=corpus, mode=mode, max_steps=int(max_steps), temperature=float(temperature),
                       retrieval=retrieval or "bm25", dynamic_examples=int(dynamic_k or 0))
     except Exception as err:  # bad input or a model that will not load: tell the user, keep serving
         raise gr.Error(describe_error(err)) from err
@@ -79,9 +85,13 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
         with gr.Column(scale=3):
             instruction = gr.Textbox(label="Instruction", lines=2, elem_id="wb-instruction",
                                      placeholder="Ask about the demo world, e.g. When was Varnholt founded?")
-            if ctx.examples:
-                gr.Examples(examples=[[q] for q in ctx.examples], inputs=[instruction],
-                            label="Example questions from the demo world")
+            examples = gr.Dataset(components=[gr.Textbox(visible=False)], samples=question_samples(ctx.examples),
+                                  label="Example questions", elem_id="wb-examples", samples_per_page=8)
+            knowledge = gr.Dropdown(ctx.knowledge.choices(), value=DEMO_KEY, label="Knowledge source",
+                                    info="the corpus search and lookup read: the demo world, an uploaded corpus, "
+                                         "a --corpus folder, or one evaluation task's own paragraphs",
+                                    elem_id="wb-knowledge")
+            corpora = build_corpus_panel(ctx, knowledge, examples)
         with gr.Column(scale=2):
             mode = gr.Radio(list(MODES), value="react", label="Mode", elem_id="wb-mode",
                             info="react: think and act · cot: think, then answer · act: act only · direct: answer only")
@@ -121,14 +131,15 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
 
     outputs = [timeline, status, table, plot, step_pick, run_id, trace_state]
 
-    def _run(instruction, mode, model, max_steps, temperature, retrieval, dynamic_k, request: gr.Request):
+    def _run(instruction, mode, model, max_steps, temperature, retrieval, dynamic_k, knowledge, request: gr.Request):
         yield from run_task(ctx, instruction, mode, model, max_steps, temperature, session=_session(request),
-                            retrieval=retrieval, dynamic_k=dynamic_k)
+                            retrieval=retrieval, dynamic_k=dynamic_k, knowledge=knowledge)
 
     def _stop(request: gr.Request):
         ctx.cancel(_session(request))
 
-    inputs = [instruction, mode, model, max_steps, temperature, retrieval, dynamic_k]
+    inputs = [instruction, mode, model, max_steps, temperature, retrieval, dynamic_k, knowledge]
+    examples.click(lambda sample: sample[0] if sample else "", examples, instruction, api_name=False)
     run_btn.click(_run, inputs, outputs, api_name="run",
                           concurrency_limit=4)
     instruction.submit(_run, inputs, outputs, api_name=False,
@@ -137,7 +148,8 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
     step_pick.change(inspect_step, [trace_state, step_pick], [prompt_view, raw, tokens_view, confidence],
                      api_name="inspect_step")
     return {"outputs": outputs, "trace_state": trace_state, "step_pick": step_pick, "run_id": run_id,
-            "attribute_btn": attribute_btn}
+            "attribute_btn": attribute_btn, "instruction": instruction, "knowledge": knowledge, "examples": examples,
+            **corpora}
 
 
 def _session(request: Any) -> str:
