@@ -130,7 +130,7 @@ def test_the_app_uploads_markdown_and_a_run_quotes_it(served, docs):
     status, source, examples, table = client.predict(
         [handle_file(str(docs / "lighthouse.md"))], "orrin", False, "When was the Bellwether Lighthouse first lit?",
         None, api_name="/add_corpus")
-    assert "Added **orrin**: 1 articles" in status
+    assert "Added **orrin**: 1 article (content hash" in status
     assert table["data"][0][:3] == ["orrin", "uploaded", 1]
     result = client.predict("When was the Bellwether Lighthouse first lit?", "react", "scripted", 4, 0.0, "bm25", 0,
                             "stored:orrin", api_name="/run")

@@ -19,6 +19,7 @@ import time
 from typing import Any, Sequence
 
 from .cli_finetune import add_finetune_parser, cmd_finetune
+from .cli_lab import add_lab_parser, cmd_lab
 from .errors import WorkbenchError
 
 __all__ = ["main", "build_parser"]
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(repeatable)")
     serve.add_argument("--split-headings", action="store_true",
                        help="read Markdown in --corpus folders as an article per heading")
+
+    add_lab_parser(sub)
 
     run = sub.add_parser("run", help="run one instruction and print its steps as they happen")
     run.add_argument("instruction")
@@ -356,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "run":
             return _cmd_run(args, args.store)
+        if args.command == "lab":
+            return cmd_lab(args)
         if args.command == "eval":
             return _cmd_eval(args)
         if args.command == "prompt":

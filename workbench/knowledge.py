@@ -21,11 +21,16 @@ from .corpus import Corpus
 from .documents import load_corpus_path, read_documents
 from .errors import InputError
 
-__all__ = ["KnowledgeSources", "DEMO_KEY", "parse_questions"]
+__all__ = ["KnowledgeSources", "DEMO_KEY", "SOURCE_COLUMNS", "articles", "parse_questions", "read_question_file"]
 
 DEMO_KEY = "demo"
 DEMO_LABEL = "Demo world (fictional encyclopedia)"
 SOURCE_COLUMNS = ["name", "kind", "articles", "hash", "questions", "source"]
+
+
+def articles(n: int) -> str:
+    """"1 article", "2 articles"."""
+    return f"{n} article{'' if n == 1 else 's'}"
 
 
 def parse_questions(text: str | None) -> list[str]:
@@ -67,10 +72,10 @@ class KnowledgeSources:
         """(label, key) pairs for a menu, the demo world first."""
         out = [(DEMO_LABEL, DEMO_KEY)]
         for row in self._stored_rows():
-            out.append((f"{row['name']} (uploaded · {row['n_docs']} articles)", f"stored:{row['name']}"))
+            out.append((f"{row['name']} (uploaded · {articles(row['n_docs'])})", f"stored:{row['name']}"))
         for key, (kind, corpus, _) in self._fixed.items():
             what = "folder" if kind == "folder" else "task context"
-            out.append((f"{corpus.name} ({what} · {len(corpus)} articles)", key))
+            out.append((f"{corpus.name} ({what} · {articles(len(corpus))})", key))
         return out
 
     def table(self) -> Any:

@@ -118,8 +118,8 @@ def build_attribution_tab(ctx: AppContext) -> dict[str, Any]:
     go_btn = gr.Button("Attribute", variant="primary", elem_id="wb-attr-go")
     result_md = gr.Markdown(elem_id="wb-attr-result")
     with gr.Row():
-        bars = gr.Plot(label="Segments")
-        heat = gr.Plot(label="Target tokens × features")
+        bars = gr.Plot(label="Segments", elem_id="wb-attr-bars")
+        heat = gr.Plot(label="Target tokens × features", elem_id="wb-attr-heat")
     html_file = gr.File(label="Standalone HTML", interactive=False)
     with gr.Accordion("Grounding of every step", open=False):
         ground_btn = gr.Button("Compute the grounding timeline")

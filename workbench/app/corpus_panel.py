@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr  # this module is imported only by build_app, never by `import workbench`
 
-from ..knowledge import DEMO_KEY, parse_questions, read_question_file
+from ..knowledge import DEMO_KEY, articles, parse_questions, read_question_file
 from .context import MAX_UPLOAD_MB, AppContext, check_upload, describe_error
 
 __all__ = ["build_corpus_panel", "add_corpus", "remove_corpus", "source_examples"]
@@ -51,7 +51,7 @@ def add_corpus(ctx: AppContext, files: Any, name: str, split_headings: bool, que
     except Exception as err:  # a bad file is a message; nothing was stored
         raise gr.Error(describe_error(err)) from err
     key = f"stored:{row['name']}"
-    status = (f"Added **{row['name']}**: {row['n_docs']} articles (content hash `{row['hash']}`). "
+    status = (f"Added **{row['name']}**: {articles(row['n_docs'])} (content hash `{row['hash']}`). "
               f"It is now the knowledge source; ask a question about it.")
     return (status, gr.update(choices=ctx.knowledge.choices(), value=key), source_examples(ctx, key),
             ctx.knowledge.table())
