@@ -169,12 +169,16 @@ def test_cancel_before_a_step(corpus):
     assert trace.stop_reason == "cancelled" and len(trace.steps) == 1
 
 
-def test_stream_yields_steps_one_by_one(corpus):
+def test_stream_yields_the_growing_trace_step_by_step(corpus):
     agent = Agent(ScriptedModel([" x\nAction: search[Varnholt]", " y\nAction: finish[1312]"]), corpus=corpus)
     stream = agent.stream("q")
-    first = next(stream)
+    trace = next(stream)
+    first = trace.steps[-1]
     assert first.index == 1 and first.observation and not first.run_end
-    assert next(stream).answer == "1312"
+    assert trace.stop_reason == "" and trace.answer is None  # not finalised while running
+    last = next(stream)
+    assert last is trace and last.steps[-1].answer == "1312"
+    assert last.stop_reason == "finished" and last.answer == "1312" and last.rendered_hash  # finalised at the end
     with pytest.raises(StopIteration):
         next(stream)
 

@@ -1,13 +1,13 @@
 """The ReAct agent: a model writes Thought -> Action, a tool writes the Observation, until it finishes.
 
-``Agent.stream(task)`` yields each Step as soon as it is complete; ``Agent.run(task)`` collects
-them into a Trace. Whatever the model writes, the run goes on: an unreadable step or a failing
+``Agent.stream(task)`` yields the run's growing Trace each time a step completes (the new step is
+``trace.steps[-1]``; the last value is finalised); ``Agent.run(task)`` is that last value. Whatever the model writes, the run goes on: an unreadable step or a failing
 tool becomes an error observation; a repeated action forces a final answer; ``max_steps`` ends the
 run with that reason recorded.
 
     >>> from workbench.testing import ScriptedModel
     >>> agent = Agent(ScriptedModel(["Thought: add.\\nAction: calculate[2+3]", "Thought: 5.\\nAction: finish[5]"]))
-    >>> [str(s.action) for s in agent.stream("What is 2 + 3?")]
+    >>> [str(trace.steps[-1].action) for trace in agent.stream("What is 2 + 3?")]
     ['calculate[2+3]', 'finish[5]']
 """
 
@@ -215,11 +215,27 @@ class Agent:
 
     # ------------------------------------------------------------------ running
     def run(self, task: str, cancel: threading.Event | None = None, **meta: Any) -> Trace:
-        """Run a task to the end and return its Trace (the steps of :meth:`stream`, collected)."""
+        """Run a task to the end and return its Trace: the last value of :meth:`stream`."""
+        trace = None
+        for trace in self.stream(task, cancel=cancel, **meta):
+            pass
+        assert trace is not None  # _steps always yields at least the step that ends the run
+        return trace
+
+    def stream(self, task: str, cancel: threading.Event | None = None, **meta: Any) -> Iterator[Trace]:
+        """The one streaming entry point: yield the run's Trace each time a step completes.
+
+        The new step is ``trace.steps[-1]``; the trace is the same object throughout, and the last value
+        is finalised (answer, stop reason, hashes). ``meta`` goes to the trace (``task_id=...``)."""
         t0 = time.perf_counter()
-        trace = self.new_trace(validate_task(task), **meta)
-        trace.steps = list(self.stream(task, cancel=cancel))
-        return self.finalize(trace, time.perf_counter() - t0)
+        task = validate_task(task)
+        trace = self.new_trace(task, **meta)
+        for step in self._steps(task, cancel):
+            trace.steps.append(step)
+            trace.wall_time = time.perf_counter() - t0
+            if step.run_end:
+                self.finalize(trace, trace.wall_time)
+            yield trace
 
     @staticmethod
     def finalize(trace: Trace, wall_time: float) -> Trace:
@@ -232,9 +248,8 @@ class Agent:
             trace.rendered_hash = hashlib.sha256(trace.steps[0].prompt.encode()).hexdigest()[:16]
         return trace
 
-    def stream(self, task: str, cancel: threading.Event | None = None) -> Iterator[Step]:
+    def _steps(self, task: str, cancel: threading.Event | None = None) -> Iterator[Step]:
         """Yield each Step as soon as it is complete; the last one has ``run_end`` set."""
-        task = validate_task(task)
         try:
             session = self.open_session(task)
             if self.config.mode in ("react", "act"):

@@ -193,12 +193,8 @@ def _cmd_run(args, store_path) -> int:
                   max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
                   retrieval=args.retrieval, n_examples=args.examples, dynamic_examples=args.dynamic_k,
                   verifier=args.verifier, verifier_threshold=args.verifier_threshold)
-    trace = agent.new_trace(args.instruction)
-    t0 = time.perf_counter()
-    for step in agent.stream(args.instruction):
-        trace.steps.append(step)
-        _print_step(step, out)
-    Agent.finalize(trace, time.perf_counter() - t0)
+    for trace in agent.stream(args.instruction):
+        _print_step(trace.steps[-1], out)
     print(f"=== answer: {trace.answer!r} (ended: {trace.stop_reason}, {len(trace.steps)} steps, "
           f"{trace.generated_tokens} tokens, {trace.wall_time:.1f}s)", file=out, flush=True)
     if not args.no_save:

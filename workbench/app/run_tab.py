@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Iterator
 
 import gradio as gr  # this module is imported only by build_app, never by `import workbench`
@@ -49,15 +48,10 @@ def run_task(ctx: AppContext, instruction: str, mode: str, model_label: str, max
                       retrieval=retrieval or "bm25", dynamic_examples=int(dynamic_k or 0))
     except Exception as err:  # bad input or a model that will not load: tell the user, keep serving
         raise gr.Error(describe_error(err)) from err
-    trace = agent.new_trace(task)
     cancel = ctx.cancel_event(session)
-    t0 = time.perf_counter()
-    yield trace_outputs(trace, running=True)
-    for step in agent.stream(task, cancel=cancel):
-        trace.steps.append(step)
-        trace.wall_time = time.perf_counter() - t0
-        yield trace_outputs(trace, running=step.run_end == "")
-    Agent.finalize(trace, time.perf_counter() - t0)
+    yield trace_outputs(Trace(task=task, mode=mode), running=True)  # shown until the first step completes
+    for trace in agent.stream(task, cancel=cancel):
+        yield trace_outputs(trace, running=not trace.stop_reason)
     if trace.stop_reason == "error":  # e.g. out of memory on the device: give the memory back for the next run
         free_device_memory()
     try:
