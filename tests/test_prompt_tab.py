@@ -303,6 +303,8 @@ def test_edit_save_and_compare_in_a_real_browser(tmp_path):
             page.keyboard.press("Control+A")
             page.keyboard.type("I search Thesnoulith <b>first</b>.")
             page.keyboard.press("Enter")
+            # the edit has reached the table (and so the value Save sends) before Save is pressed
+            page.locator("#wb-prompt-steps").get_by_text("I search Thesnoulith").first.wait_for(timeout=30_000)
             page.locator("#wb-prompt-save-name textarea, #wb-prompt-save-name input").first.fill("react-browser")
             page.locator("#wb-prompt-save").click()
             page.locator("#wb-prompt-status").get_by_text("Saved react-browser as version").wait_for(timeout=30_000)

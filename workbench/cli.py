@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the web app")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--store", default=argparse.SUPPRESS,  # also after `serve`, as `bootstrap.py serve --store` passes it
+                       help="path of the run store (SQLite); default: the user data folder")
     serve.add_argument("--model", default=None, help="default model: a Hugging Face id, a local folder, or 'tiny'")
     serve.add_argument("--also", action="append", default=[], metavar="MODEL", help="another model to offer (repeatable)")
     serve.add_argument("--no-preload", action="store_true", help="load the model on the first run instead of at start")

@@ -235,7 +235,7 @@ def build_finetune_tab(ctx: AppContext) -> dict[str, Any]:
             raise gr.Error(describe_error(err)) from err
 
     upload.upload(_upload, [upload], [data_in], api_name=False)
-    job_id.submit(_tick, [job_id], [status, curves, log], api_name=False)
+    job_id.submit(_tick, [job_id], [status, curves, log], api_name="finetune_status")
     return {"job_id": job_id, "status": status, "timer": timer, "table": table}
 
 
