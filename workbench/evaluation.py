@@ -18,25 +18,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import string
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
-from .agent import Agent
-from .datasets import Suite, load_suite, normalize_fever_label, supporting_recall
+from .datasets import Suite, load_suite, supporting_recall
 from .errors import ConfigError, InputError
-from .prompts import list_presets
+from .eval_modes import EVAL_MODES, Item, get_mode, normalize_answer
 from .store import Store
 from .types import Task, Trace
 
-__all__ = ["EVAL_MODES", "EvalConfig", "EvalResult", "evaluate", "run_item", "normalize_answer", "exact_match",
-           "f1_score", "aggregate", "eval_run_id"]
-
-EVAL_MODES = ("react", "cot", "act", "direct", "cot_sc", "react_cot_sc", "cot_sc_react")
+__all__ = ["EVAL_MODES", "EvalConfig", "EvalResult", "evaluate", "stream_evaluate", "run_item", "normalize_answer",
+           "exact_match", "f1_score", "aggregate", "eval_run_id"]
 
 
 @dataclass
@@ -62,14 +57,6 @@ class EvalConfig:
 
 
 # ------------------------------------------------------------------ metrics
-
-
-def normalize_answer(text: str | None) -> str:
-    """The standard answer normalisation (SQuAD, HotpotQA): lower case, no punctuation or articles."""
-    text = (text or "").lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
 
 
 def _golds(task: Task) -> list[str]:
@@ -99,78 +86,16 @@ def f1_score(prediction: str | None, golds: Iterable[str]) -> float:
 # ------------------------------------------------------------------ one item
 
 
-def _prompt(mode: str, kind: str) -> str | None:
-    """The preset for a mode on a suite kind: FEVER suites use the *-fever presets when they exist."""
-    name = f"{mode}-fever"
-    return name if kind == "fever" and name in list_presets() else None
-
-
-def _question(task: Task, kind: str) -> str:
-    return f"Claim: {task.question}" if kind == "fever" else task.question
-
-
-def _agent(model: Any, suite: Suite, task: Task, mode: str, config: EvalConfig, prompts: dict | None = None,
-           **overrides: Any) -> Agent:
-    settings = dict(mode=mode, max_steps=config.max_steps, max_new_tokens=config.max_new_tokens,
-                    retrieval=config.retrieval, n_examples=config.n_examples)
-    settings.update(overrides)
-    prompt = (prompts or {}).get(mode) or _prompt(mode, suite.kind)
-    return Agent(model, corpus=suite.corpus_for(task), prompt=prompt, **settings)
-
-
-def _answer_of(trace: Trace, kind: str) -> str | None:
-    return normalize_fever_label(trace.answer or "") if kind == "fever" else trace.answer
-
-
-def _self_consistency(model, suite, task, config, prompts=None) -> tuple[str | None, list[Trace], float]:
-    """k sampled chains of thought; the majority answer and the share of chains that gave it."""
-    traces, answers = [], []
-    for i in range(config.sc_samples):
-        agent = _agent(model, suite, task, "cot", config, prompts, temperature=config.sc_temperature,
-                       seed=config.seed + i)
-        trace = agent.run(_question(task, suite.kind))
-        traces.append(trace)
-        answer = _answer_of(trace, suite.kind)
-        if answer:
-            answers.append(answer)
-    if not answers:
-        return None, traces, 0.0
-    counts = Counter(normalize_answer(a) for a in answers)
-    top, n = counts.most_common(1)[0]
-    winner = next(a for a in answers if normalize_answer(a) == top)  # the first spelling of the majority
-    return winner, traces, n / config.sc_samples
-
-
 def run_item(model: Any, suite: Suite, task: Task, mode: str, config: EvalConfig | None = None,
              prompts: dict | None = None) -> tuple[dict[str, Any], list[Trace]]:
-    """Run one task in one mode; returns its metrics row and every trace it produced.
+    """Run one task in one mode (see eval_modes.MODES); returns its metrics row and every trace it produced.
 
     ``prompts`` maps an agent mode (react, cot, act, direct) to the prompt to use instead of the preset.
     """
     config = config or EvalConfig()
-    if mode not in EVAL_MODES:
-        raise InputError(f"Unknown evaluation mode {mode!r}. Available: {', '.join(EVAL_MODES)}.")
     t0 = time.perf_counter()
-    backed_off, majority = False, None
-    if mode in ("react", "cot", "act", "direct"):
-        traces = [_agent(model, suite, task, mode, config, prompts).run(_question(task, suite.kind))]
-        answer = _answer_of(traces[0], suite.kind)
-    elif mode == "cot_sc":
-        answer, traces, majority = _self_consistency(model, suite, task, config, prompts)
-    elif mode == "react_cot_sc":
-        traces = [_agent(model, suite, task, "react", config, prompts).run(_question(task, suite.kind))]
-        answer = _answer_of(traces[0], suite.kind)
-        if traces[0].stop_reason != "finished":
-            backed_off = True
-            answer, more, majority = _self_consistency(model, suite, task, config, prompts)
-            traces += more
-    else:  # cot_sc_react
-        answer, traces, majority = _self_consistency(model, suite, task, config, prompts)
-        if majority < config.sc_threshold:
-            backed_off = True
-            react = _agent(model, suite, task, "react", config, prompts).run(_question(task, suite.kind))
-            traces.append(react)
-            answer = _answer_of(react, suite.kind)
+    outcome = get_mode(mode).run(Item(model, suite, task, config, prompts))
+    answer, traces = outcome.answer, outcome.traces
     wall = time.perf_counter() - t0
     for trace in traces:
         trace.gold, trace.meta = task.answer, {**trace.meta, "task_id": task.id, "suite": suite.name, "eval_mode": mode}
@@ -187,7 +112,7 @@ def run_item(model: Any, suite: Suite, task: Task, mode: str, config: EvalConfig
         "invalid_actions": sum(s.error_kind == "invalid_action" for s in steps),
         "tool_errors": sum(s.error_kind == "tool" for s in steps),
         "wall_time": wall, "tokens": sum(t.generated_tokens for t in traces),
-        "supporting_recall": recall, "backed_off": backed_off, "majority": majority,
+        "supporting_recall": recall, "backed_off": outcome.backed_off, "majority": outcome.majority,
         "trace_ids": [t.id for t in traces], "stop_reason": traces[-1].stop_reason if traces else "",
     }
     return row, traces
@@ -231,6 +156,9 @@ class EvalResult:
     model: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    todo: int = 0  # items this call runs (those stored before a resume are not run again)
+    done: int = 0  # of those, finished so far
+    finished: bool = False  # the last value of stream_evaluate: rows hold every process's results
 
     @property
     def table(self) -> Any:
@@ -280,13 +208,14 @@ def _shard() -> tuple[int, int, Any]:
     return state.process_index, state.num_processes, state
 
 
-def evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, config: EvalConfig | None = None,
-             store: Store | None = None, run_id: str | None = None, limit: int | None = None, fresh: bool = False,
-             progress: Callable[[int, int, dict[str, Any]], None] | bool = False,
-             shard: tuple[int, int] | None = None, prompts: dict | None = None) -> EvalResult:
-    """Run every task of ``suite`` in every mode; results and traces go to ``store`` as they finish.
+def stream_evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, config: EvalConfig | None = None,
+                    store: Store | None = None, run_id: str | None = None, limit: int | None = None,
+                    fresh: bool = False, shard: tuple[int, int] | None = None,
+                    prompts: dict | None = None) -> Iterator[EvalResult]:
+    """Run every task of ``suite`` in every mode, yielding the growing EvalResult as each row finishes.
 
-    ``progress``: True for a tqdm bar, or a callback (done, total, row) per finished item.
+    Results and traces go to ``store`` as they finish (``result.rows[-1]`` is the new row; rows stored
+    before a resume come first). The last value has ``finished`` set and holds every process's rows.
     ``shard``: (index, count) to take every count-th item; by default taken from ``accelerate launch``.
     ``prompts``: agent mode -> PromptTemplate to use instead of the presets (part of the run id).
     """
@@ -309,26 +238,48 @@ def evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, config: Ev
         state.wait_for_everyone()
     done = store.eval_done(run_id)
     mine = [(t, m) for i, (t, m) in enumerate(items) if i % count == index and (t.id, m) not in done]
-    bar = None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(mine), desc=f"eval {suite.name}" + (f" [{index + 1}/{count}]" if count > 1 else ""),
-                   unit="run")
-    for n, (task, mode) in enumerate(mine, 1):
+    result = EvalResult(run_id, suite.name, modes, model_name, store.eval_rows(run_id), asdict(config), todo=len(mine))
+    for task, mode in mine:
         row, traces = run_item(model, suite, task, mode, config, prompts)
         row["process"] = index
         store.save_eval_item(run_id, row, traces)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(success=f"{row['success']:.0f}", mode=mode)
-        elif callable(progress):
-            progress(n, len(mine), row)
-    if bar is not None:
-        bar.close()
+        result.rows.append(row)
+        result.done += 1
+        yield result
     if state is not None:
         state.wait_for_everyone()
-    rows = store.eval_rows(run_id)
-    if index == 0 and len(rows) >= len(items):
+    result.rows = store.eval_rows(run_id)
+    if index == 0 and len(result.rows) >= len(items):
         store.finish_eval(run_id)
-    return EvalResult(run_id, suite.name, modes, model_name, rows, asdict(config))
+    result.finished = True
+    yield result
+
+
+def evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, config: EvalConfig | None = None,
+             store: Store | None = None, run_id: str | None = None, limit: int | None = None, fresh: bool = False,
+             progress: Callable[[int, int, dict[str, Any]], None] | bool = False,
+             shard: tuple[int, int] | None = None, prompts: dict | None = None) -> EvalResult:
+    """The last value of :func:`stream_evaluate` (same arguments).
+
+    ``progress``: True for a tqdm bar, or a callback (done, total, row) per finished item.
+    """
+    stream = stream_evaluate(suite, modes, model, config=config, store=store, run_id=run_id, limit=limit,
+                             fresh=fresh, shard=shard, prompts=prompts)
+    bar = None
+    result = None
+    for result in stream:
+        if result.finished:
+            break
+        if progress is True and bar is None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=result.todo, desc=f"eval {result.suite}", unit="run")
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(success=f"{result.rows[-1]['success']:.0f}", mode=result.rows[-1]["mode"])
+        elif callable(progress):
+            progress(result.done, result.todo, result.rows[-1])
+    if bar is not None:
+        bar.close()
+    assert result is not None and result.finished  # stream_evaluate always ends with the finished result
+    return result

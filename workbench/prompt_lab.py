@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .errors import InputError, ParseError, PromptError, StoreError, TemplateError
+from .eval_modes import EVAL_MODES, agent_modes
 from .parsing import parse_action
 from .prompts import MODES, PromptTemplate, load_prompt
 from .tools import FINISH, Toolbox, default_tools
@@ -322,10 +323,6 @@ def compare_run(task: str, variants: list[Variant], model: Any = None, *, mode: 
     return result
 
 
-_USES = {"react": {"react"}, "act": {"act"}, "cot": {"cot"}, "direct": {"direct"}, "cot_sc": {"cot"},
-         "react_cot_sc": {"react", "cot"}, "cot_sc_react": {"react", "cot"}}  # evaluation mode -> agent modes it runs
-
-
 def batch_compare(suite: Any, prompt_a: PromptTemplate | str, prompt_b: PromptTemplate | str, model: Any, *,
                   modes: Iterable[str] = ("react",), limit: int | None = None, store: Any = None,
                   config: Any = None) -> dict[str, Any]:
@@ -339,9 +336,9 @@ def batch_compare(suite: Any, prompt_a: PromptTemplate | str, prompt_b: PromptTe
     results = []
     for prompt in (prompt_a, prompt_b):
         template = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt, mode=modes[0])
-        fits = [m for m in modes if template.mode in _USES.get(m, set())]
+        fits = [m for m in modes if template.mode in agent_modes(m)]
         if not fits:
-            usable = [m for m, uses in _USES.items() if template.mode in uses]
+            usable = [m for m in EVAL_MODES if template.mode in agent_modes(m)]
             raise InputError(f"Prompt {template.name!r} is a {template.mode} prompt; the evaluation modes "
                              f"{', '.join(modes)} never run it. Pick one of: {', '.join(usable)}.")
         results.append(evaluate(suite, modes, model, store=store, limit=limit, prompts={template.mode: template},

@@ -3,15 +3,13 @@ open any task's trace in the Run tab, and compare two evaluations side by side."
 
 from __future__ import annotations
 
-import queue
 from pathlib import Path
-import threading
 from typing import Any, Iterator
 
 import gradio as gr  # this module is imported only by build_app, never by `import workbench`
 
 from ..datasets import list_builtin_suites, load_suite
-from ..evaluation import EVAL_MODES, EvalConfig, aggregate, evaluate
+from ..evaluation import EVAL_MODES, EvalConfig, aggregate, stream_evaluate
 from ..viz import compare_evals, mode_bars
 from ..errors import InputError
 from ..knowledge import DEMO_KEY
@@ -46,34 +44,19 @@ def run_evaluation(ctx: AppContext, suite_spec: str, upload: str | None, modes: 
             raise ValueError(f"Pick at least one mode: {', '.join(EVAL_MODES)}.")
     except Exception as err:
         raise gr.Error(describe_error(err)) from err
-    updates: queue.Queue = queue.Queue()
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["result"] = evaluate(suite, modes, lm, config=config, store=ctx.store,
-                                         progress=lambda n, total, row: updates.put((n, total, row)))
-        except Exception as err:  # shown to the user; the app keeps serving
-            outcome["error"] = err
-        finally:
-            updates.put(None)
-
-    import pandas as pd
-
-    threading.Thread(target=work, daemon=True, name="evaluation").start()
-    rows: list[dict[str, Any]] = []
     total = len(suite) * len(modes)
     yield (f"Running {total} runs of {suite.name} …", None, None, None, "")
-    while (item := updates.get()) is not None:
-        n, todo, row = item
-        rows.append(row)
-        if progress is not None:
-            progress((n, todo), desc="evaluating", unit="runs")
-        yield (f"{n} / {todo} runs done · last: {row['task_id']} in {row['mode']} → "
-               f"{'✓' if row['success'] else '✗'}", aggregate(pd.DataFrame(rows)), None, per_task_table(rows), "")
-    if "error" in outcome:
-        raise gr.Error(f"The evaluation stopped: {describe_error(outcome['error'])}")
-    result = outcome["result"]
+    try:
+        for result in stream_evaluate(suite, modes, lm, config=config, store=ctx.store):
+            if result.finished:
+                break
+            row = result.rows[-1]
+            if progress is not None:
+                progress((result.done, result.todo), desc="evaluating", unit="runs")
+            yield (f"{result.done} / {result.todo} runs done · last: {row['task_id']} in {row['mode']} → "
+                   f"{'✓' if row['success'] else '✗'}", result.aggregate(), None, per_task_table(result.rows), "")
+    except Exception as err:  # shown to the user; the app keeps serving
+        raise gr.Error(f"The evaluation stopped: {describe_error(err)}") from err
     yield (f"Done: evaluation `{result.run_id}` · {len(result.rows)} results · model `{result.model}`",
            result.aggregate(), mode_bars(result.aggregate(by_type=True)), per_task_table(result.rows), result.run_id)
 

@@ -20,7 +20,7 @@ import gradio as gr  # this module is imported only by build_app, never by `impo
 from ..agent import validate_task
 from ..datasets import list_builtin_suites
 from ..errors import InputError, PromptError, TemplateError
-from ..evaluation import EVAL_MODES
+from ..eval_modes import EVAL_MODES, agent_modes
 from ..prompt_lab import (Problem, Variant, batch_compare, compare_run, delete_version, get_version, k_sweep,
                           prompt_from_yaml, rename_prompt, save_version, validate_prompt)
 from ..prompts import MODES, PromptTemplate, list_presets, load_prompt
@@ -38,8 +38,6 @@ __all__ = ["build_prompt_tab", "tools_table", "tool_overrides", "steps_table", "
 TOOL_COLUMNS = ["tool", "description"]
 STEP_COLUMNS = ["thought", "action", "observation"]
 PROBLEM_COLUMNS = ["where", "message"]
-# The agent modes an evaluation mode runs, so a batch compare refuses a prompt the mode would never use.
-_USES = {"cot_sc": {"cot"}, "react_cot_sc": {"react", "cot"}, "cot_sc_react": {"cot", "react"}}
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -310,8 +308,8 @@ def _compare(ctx: AppContext, instruction: str, version_a: str, version_b: str, 
 
 
 def _usable(prompt: PromptTemplate, mode: str, side: str) -> PromptTemplate:
-    if prompt.mode not in _USES.get(mode, {mode}):
-        fits = ", ".join(m for m in EVAL_MODES if prompt.mode in _USES.get(m, {m}))
+    if prompt.mode not in agent_modes(mode):  # a batch compare refuses a prompt the mode would never use
+        fits = ", ".join(m for m in EVAL_MODES if prompt.mode in agent_modes(m))
         raise InputError(f"Version {side} is a {prompt.mode} prompt, which the {mode} mode never uses. "
                          f"Pick a mode that runs {prompt.mode}: {fits}.")
     return prompt
