@@ -178,3 +178,28 @@ def test_a_hotpotqa_task_opens_in_the_run_tab_with_its_own_paragraphs(served, tm
     assert ["hotpot.json h1 (task context · 2 articles)", "task:hotpot.json:h1"] in source["choices"]
     corpus = demo.workbench_context.get_corpus(source["value"])
     assert corpus.titles == ["Bellwether Lighthouse", "Cape Sable"]
+
+
+def test_workbench_run_corpus_takes_a_folder_or_a_stored_name(tmp_path, docs, capsys):
+    from workbench.cli import main
+
+    db = str(tmp_path / "runs.db")
+    assert main(["--store", db, "run", "Where is Orrin Harbour?", "--model", "tiny", "--max-steps", "1",
+                 "--max-new-tokens", "4", "--corpus", str(docs)]) == 0
+    store = Store(db)
+    assert store.get_trace(store.list_runs()[0].id).meta["corpus"]["name"] == docs.name
+    KnowledgeSources(store).add_files([docs / "harbour.md"], "harbour")
+    assert main(["--store", db, "run", "Where is Orrin Harbour?", "--model", "tiny", "--max-steps", "1",
+                 "--max-new-tokens", "4", "--corpus", "harbour"]) == 0
+    assert store.get_trace(store.list_runs()[0].id).meta["corpus"]["name"] == "harbour"
+    assert main(["--store", db, "run", "Where?", "--model", "tiny", "--corpus", "no-such-corpus"]) == 2
+    assert "--corpus 'no-such-corpus' is neither a file or folder nor a corpus uploaded in the app (stored: harbour)" \
+        in capsys.readouterr().err
+
+
+def test_serve_corpus_folders_are_offered_in_the_app(tmp_path, docs):
+    from workbench.app import build_app
+
+    demo = build_app(model="tiny", store=tmp_path / "runs.db", corpora=[docs])
+    choices = demo.workbench_context.knowledge.choices()
+    assert (f"{docs.name} (folder · 2 articles)", f"folder:{docs.name}") in choices

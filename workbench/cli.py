@@ -166,10 +166,16 @@ def _corpus_arg(value: str, split_headings: bool, store_path) -> Any:
 
     if Path(value).expanduser().exists():
         return load_corpus_path(Path(value).expanduser(), split_headings=split_headings)
-    from .knowledge import KnowledgeSources
+    from .errors import InputError
     from .store import Store
 
-    return KnowledgeSources(Store(store_path)).get(f"stored:{value}")
+    store = Store(store_path)
+    names = [row["name"] for row in store.list_corpora()]
+    if value not in names:
+        stored = f"stored: {', '.join(names)}" if names else "none is stored yet"
+        raise InputError(f"--corpus {value!r} is neither a file or folder nor a corpus uploaded in the app ({stored}). "
+                         "Pass a path of documents (.jsonl, .txt, .md, .pdf, or a folder of them) or a stored name.")
+    return store.load_corpus(value)
 
 
 def _cmd_run(args, store_path) -> int:
