@@ -48,7 +48,7 @@ def inseq_figures(lm, trace, step_index: int, target: str, n_steps: int) -> dict
     try:
         import inseq
 
-        from workbench.attribution_engine import build_sequence
+        from workbench.attribution.engine import build_sequence
 
         seq = build_sequence(trace, step_index, lm.tokenizer, target)  # the same target tokens as ours
         source = lm.tokenizer.decode(seq.ids[: seq.targets[0]])

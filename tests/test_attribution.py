@@ -8,7 +8,7 @@ import pytest
 from workbench import Agent
 from workbench.attribution import (attribute_cached, attribute_step, attribution_diff, captum_reference,
                                    grounding_timeline, randomized_copy, rank_correlation)
-from workbench.attribution_engine import PrefixScorer, build_sequence
+from workbench.attribution.engine import PrefixScorer, build_sequence
 from workbench.errors import ConfigError, InputError
 from workbench.models import tiny_model
 

@@ -27,7 +27,7 @@ from workbench.agent import Agent, validate_task  # noqa: E402
 from workbench.app.context import AppContext, ModelRegistry  # noqa: E402
 from workbench.app.eval_tab import run_evaluation  # noqa: E402
 from workbench.app.run_tab import run_task  # noqa: E402
-from workbench.calculator import calculate  # noqa: E402
+from workbench.tools.calculator import calculate  # noqa: E402
 from workbench.corpus import Corpus, Document  # noqa: E402
 from workbench.datasets import load_suite  # noqa: E402
 from workbench.errors import (CalculatorError, ConfigError, DatasetError, InputError, ModelLoadError,  # noqa: E402

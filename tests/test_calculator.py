@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.calculator import MAX_LENGTH, calculate, format_number
+from workbench.tools.calculator import MAX_LENGTH, calculate, format_number
 from workbench.errors import CalculatorError
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from workbench.agent import Agent
-from workbench.attribution_engine import build_sequence
+from workbench.attribution.engine import build_sequence
 from workbench.corpus import Corpus, Document
 from workbench.errors import ConfigError, ToolError
 from workbench.generation import DecodeSession, encode_fed
-from workbench.sandbox import python_tool, run_python
+from workbench.tools.sandbox import python_tool, run_python
 from workbench.testing import ScriptedModel
 from workbench.tools import Toolbox, default_tools
 

@@ -499,7 +499,7 @@ def test_imported_names_sees_every_kind_of_import():
 def _lab_args(*argv: str) -> Any:
     import argparse
 
-    from workbench.cli_lab import add_lab_parser
+    from workbench.cli.lab import add_lab_parser
 
     parser = argparse.ArgumentParser(prog="workbench")
     add_lab_parser(parser.add_subparsers(dest="command", required=True))
@@ -507,7 +507,7 @@ def _lab_args(*argv: str) -> Any:
 
 
 def test_lab_runs_jupyterlab_on_the_notebooks_with_this_interpreter(monkeypatch, capsys):
-    from workbench import cli_lab
+    from workbench.cli import lab as cli_lab
 
     ran = []
     monkeypatch.setattr(cli_lab.subprocess, "call", lambda cmd: ran.append(cmd) or 0)
@@ -521,7 +521,7 @@ def test_lab_runs_jupyterlab_on_the_notebooks_with_this_interpreter(monkeypatch,
 
 
 def test_lab_without_jupyterlab_names_the_package_and_the_install_command(monkeypatch, capsys):
-    from workbench import cli_lab
+    from workbench.cli import lab as cli_lab
 
     monkeypatch.setattr(cli_lab.subprocess, "call", lambda cmd: pytest.fail(f"ran {cmd}"))
     monkeypatch.setitem(sys.modules, "jupyterlab", None)  # find_spec() says: not installed
@@ -532,7 +532,7 @@ def test_lab_without_jupyterlab_names_the_package_and_the_install_command(monkey
 
 
 def test_lab_without_the_notebooks_folder_says_where_it_looked(monkeypatch, capsys, tmp_path):
-    from workbench import cli_lab
+    from workbench.cli import lab as cli_lab
 
     monkeypatch.setattr(cli_lab.subprocess, "call", lambda cmd: pytest.fail(f"ran {cmd}"))
     monkeypatch.setattr(cli_lab, "missing_packages", lambda: [])

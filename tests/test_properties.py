@@ -5,7 +5,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.calculator import calculate
+from workbench.tools.calculator import calculate
 from workbench.errors import CalculatorError
 from workbench.parsing import answer_stop, parse_answer, parse_step, react_stop
 from workbench.tools import default_tools

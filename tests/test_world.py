@@ -16,7 +16,7 @@ from workbench.tools import ToolContext, default_tools
 from workbench.types import TASK_TYPES, Task
 from workbench.world import (DEMO_DATA_DIR, SPLITS, World, example_questions, generate_world, load_tasks, load_world,
                              write_world)
-from workbench.world_text import KEYWORDS
+from workbench.world.text import KEYWORDS
 
 FILES = ("corpus.jsonl", "tasks/train.jsonl", "tasks/dev.jsonl", "tasks/test.jsonl", "world.json")
 

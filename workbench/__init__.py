@@ -11,15 +11,14 @@ imported inside the function that needs it.
 """
 
 from .agent import Agent, AgentConfig, validate_task
-from .calculator import calculate
 from .corpus import Corpus, Document, Hit, MiniLMEncoder
 from .datasets import Suite, list_builtin_suites, load_suite
 from .documents import load_corpus_path, read_documents
 from .errors import (
     CalculatorError,
     ConfigError,
-    DatasetError,
     CorpusError,
+    DatasetError,
     InputError,
     ModelLoadError,
     ModelNotFoundError,
@@ -38,11 +37,12 @@ from .generation import DecodeSession, Generation, GenerationConfig, NaiveSessio
 from .models import DEFAULT_MODEL, LoadedModel, load_model, tiny_model
 from .parsing import ParsedStep, parse_action, parse_answer, parse_step
 from .prompts import Example, ExampleStep, PromptTemplate, list_presets, load_prompt
-from .store import RunSummary, Store
+from .store.runs import RunSummary, Store
 from .testing import ScriptedModel
-from .tools import Tool, ToolContext, Toolbox, default_tools, tool
+from .tools.calculator import calculate
+from .tools.core import Tool, Toolbox, ToolContext, default_tools, tool
 from .types import GoldStep, Segment, Step, Task, ToolCall, Trace
-from .world import World, generate_world, load_tasks, load_world, write_world
+from .world.generate import World, generate_world, load_tasks, load_world, write_world
 
 __version__ = "0.1.0"
 

@@ -26,7 +26,7 @@ from .errors import ConfigError, InputError, ToolError
 from .generation import ContextFull, DecodeSession, GenerationConfig, NaiveSession
 from .parsing import answer_stop, parse_answer, parse_step, react_stop
 from .prompts import MODES, PromptTemplate, load_prompt, step_labels
-from .tools import FINISH, ToolContext, Toolbox, default_tools
+from .tools.core import FINISH, Toolbox, ToolContext, default_tools
 from .types import Step, ToolCall, Trace
 
 __all__ = ["Agent", "AgentConfig", "validate_task", "MAX_TASK_CHARS"]
@@ -140,7 +140,7 @@ class Agent:
             raise ConfigError("The toolbox has no 'finish' tool, so a react run could never end with an answer.")
         self.verifier = None
         if self.config.verifier:  # loaded now, so a wrong folder fails here and not inside a run
-            from .finetune.verifier import Verifier
+            from .verifier import Verifier
 
             self.verifier = Verifier.shared(self.config.verifier)
 
@@ -148,7 +148,7 @@ class Agent:
     @property
     def corpus(self) -> Corpus:
         if self._corpus is None:
-            from .world import load_world
+            from .world.generate import load_world
 
             self._corpus = load_world().corpus
         return self._corpus
@@ -300,7 +300,7 @@ class Agent:
                 parsed.action.name != "lookup" or ctx.exhausted)
             self._act(parsed, step, ctx, repeated)
             if step.run_end == "finished" and self.verifier is not None:
-                from .finetune.verifier import verify_finish
+                from .verifier import verify_finish
 
                 refused |= verify_finish(step, seen, self.verifier, cfg.verifier_threshold,
                                          may_refuse=not refused and i < cfg.max_steps)

@@ -35,8 +35,8 @@ from typing import Any, Callable, Iterator
 from .corpus import Corpus, Document, normalize_title
 from .errors import DatasetError, InputError
 from .types import FEVER_LABELS, TASK_TYPES, Task, Trace
-from .world_fever import fever_claims
-from .world import SPLITS, load_tasks, load_world
+from .world.fever import fever_claims
+from .world.generate import SPLITS, load_tasks, load_world
 
 __all__ = ["Suite", "FEVER_LABELS", "SPEC_FORMS", "FEVER_PER_LABEL", "load_suite", "list_builtin_suites",
            "supporting_recall", "normalize_fever_label"]

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator
 from .datasets import Suite, load_suite, supporting_recall
 from .errors import ConfigError, InputError
 from .eval_modes import EVAL_MODES, Item, get_mode, normalize_answer
-from .store import Store
+from .store.runs import Store
 from .types import Task, Trace
 
 __all__ = ["EVAL_MODES", "EvalConfig", "EvalResult", "evaluate", "stream_evaluate", "run_item", "normalize_answer",

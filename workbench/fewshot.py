@@ -105,7 +105,7 @@ _DEFAULT: dict[str, ExamplePool] = {}
 def default_pool(mode: str = "react") -> ExamplePool:
     """The demo world's train split as a pool for ``mode`` (built once per process)."""
     if mode not in _DEFAULT:
-        from .world import load_tasks
+        from .world.generate import load_tasks
 
         _DEFAULT[mode] = ExamplePool.from_tasks(load_tasks("train"), mode=mode, name=f"demo:train:{mode}")
     return _DEFAULT[mode]

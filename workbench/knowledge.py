@@ -103,7 +103,7 @@ class KnowledgeSources:
         key = self._key(key)
         if key == DEMO_KEY:
             if self._demo is None:
-                from .world import load_world
+                from .world.generate import load_world
 
                 self._demo = load_world().corpus
             return self._demo

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, ModelLoadError, ModelNotFoundError
 from .deps import require
+from .errors import InputError, ModelLoadError, ModelNotFoundError
 
 __all__ = ["LoadedModel", "load_model", "tiny_model", "default_model_path", "cache_dir", "DEFAULT_MODEL", "pick_device",
            "clear_model_cache", "model_label", "shipped_adapter", "SHIPPED_ADAPTER"]

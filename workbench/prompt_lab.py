@@ -22,7 +22,7 @@ from .errors import InputError, ParseError, PromptError, StoreError, TemplateErr
 from .eval_modes import EVAL_MODES, agent_modes
 from .parsing import parse_action
 from .prompts import MODES, PromptTemplate, load_prompt
-from .tools import FINISH, Toolbox, default_tools
+from .tools.core import FINISH, Toolbox, default_tools
 from .types import Step, Trace
 
 __all__ = ["Problem", "validate_prompt", "PromptVersion", "save_version", "list_versions", "get_version",
@@ -315,7 +315,7 @@ def compare_run(task: str, variants: list[Variant], model: Any = None, *, mode: 
     result = Comparison(task, (labels[0], labels[1]), (runs[0], runs[1]), steps)
     common = [d.index for d in steps if d.a is not None and d.b is not None and d.a.token_ids and d.b.token_ids]
     if attribution and common:
-        from .attribution import attribute_step, attribution_diff
+        from .attribution.api import attribute_step, attribution_diff
 
         a = attribute_step(runs[0], common[-1], "step", model=models[0])
         b = attribute_step(runs[1], common[-1], "step", model=models[1])

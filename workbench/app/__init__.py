@@ -14,7 +14,7 @@ from typing import Any
 from ..corpus import Corpus
 from ..deps import require
 from ..knowledge import KnowledgeSources
-from ..store import Store
+from ..store.runs import Store
 from .context import MAX_UPLOAD_MB, AppContext, ModelRegistry, finetuned_models
 
 __all__ = ["build_app", "launch", "DEFAULT_HOST", "DEFAULT_PORT"]
@@ -25,7 +25,7 @@ DEFAULT_PORT = 7860
 
 def _examples() -> list[str]:
     try:
-        from ..world import example_questions
+        from ..world.generate import example_questions
 
         return example_questions(8)
     except Exception:  # the app still works without the demo world's examples

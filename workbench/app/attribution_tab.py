@@ -10,8 +10,14 @@ from typing import Any
 
 import gradio as gr  # this module is imported only by build_app, never by `import workbench`
 
-from ..attribution import (ATTRIBUTION_METHODS, GRANULARITIES, TARGETS, attribute_cached, attribution_diff,
-                           grounding_timeline)
+from ..attribution.api import (
+    ATTRIBUTION_METHODS,
+    GRANULARITIES,
+    TARGETS,
+    attribute_cached,
+    attribution_diff,
+    grounding_timeline,
+)
 from ..types import Trace
 from ..viz import attribution_heatmap, diff_heatmap, grounding_chart, segment_bars
 from .context import AppContext, describe_error

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..corpus import Corpus
-from ..knowledge import KnowledgeSources
 from ..errors import InputError, ModelLoadError, WorkbenchError
+from ..knowledge import KnowledgeSources
 from ..models import LoadedModel, load_model, model_label
-from ..store import Store
+from ..store.runs import Store
 
 __all__ = ["AppContext", "ModelRegistry", "finetuned_models", "EMBEDDED_LABEL", "MAX_UPLOAD_MB", "describe_error", "check_upload",
            "free_device_memory"]

@@ -9,10 +9,10 @@ from typing import Any, Iterator
 import gradio as gr  # this module is imported only by build_app, never by `import workbench`
 
 from ..datasets import list_builtin_suites, load_suite
-from ..evaluation import EVAL_MODES, EvalConfig, aggregate, stream_evaluate
-from ..viz import compare_evals, mode_bars
 from ..errors import InputError
+from ..evaluation import EVAL_MODES, EvalConfig, aggregate, stream_evaluate
 from ..knowledge import DEMO_KEY
+from ..viz import compare_evals, mode_bars
 from .context import MAX_UPLOAD_MB, AppContext, check_upload, describe_error
 from .corpus_panel import source_examples
 from .history_tab import open_run

@@ -21,12 +21,23 @@ from ..agent import validate_task
 from ..datasets import list_builtin_suites
 from ..errors import InputError, PromptError, TemplateError
 from ..eval_modes import EVAL_MODES, agent_modes
-from ..prompt_lab import (Problem, Variant, batch_compare, compare_run, delete_version, get_version, k_sweep,
-                          prompt_from_yaml, rename_prompt, save_version, validate_prompt)
-from ..prompts import MODES, PromptTemplate, list_presets, load_prompt
-from ..tools import default_tools
-from ..viz import diff_heatmap
 from ..knowledge import DEMO_KEY
+from ..prompt_lab import (
+    Problem,
+    Variant,
+    batch_compare,
+    compare_run,
+    delete_version,
+    get_version,
+    k_sweep,
+    prompt_from_yaml,
+    rename_prompt,
+    save_version,
+    validate_prompt,
+)
+from ..prompts import MODES, PromptTemplate, list_presets, load_prompt
+from ..tools.core import default_tools
+from ..viz import diff_heatmap
 from .context import AppContext, check_upload, describe_error
 from .history_tab import open_run
 from .render import outcomes_markdown, step_diff_html

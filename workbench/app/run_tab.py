@@ -7,12 +7,12 @@ from typing import Any, Iterator
 import gradio as gr  # this module is imported only by build_app, never by `import workbench`
 
 from ..agent import Agent, validate_task
+from ..knowledge import DEMO_KEY
 from ..prompts import MODES
 from ..types import Trace
 from ..viz import step_timeline, token_confidence
-from ..knowledge import DEMO_KEY
-from .context import AppContext, free_device_memory, describe_error
-from .corpus_panel import question_samples, build_corpus_panel
+from .context import AppContext, describe_error, free_device_memory
+from .corpus_panel import build_corpus_panel, question_samples
 from .render import prompt_html, status_markdown, timeline_html, tokens_html
 
 __all__ = ["build_run_tab", "run_task", "inspect_step", "trace_outputs"]

@@ -7,8 +7,20 @@ Importing this package imports neither torch nor peft; the functions that need t
 """
 
 from .config import METHODS, TASKS, FineTuneConfig
-from .data import (KIND_NAMES, Batch, TrainExample, Trajectory, build_example, build_examples, export_trajectories,
-                   load_trajectories, pack, parse_trajectories, preview, traces_to_trajectories)
+from .data import (
+    KIND_NAMES,
+    Batch,
+    TrainExample,
+    Trajectory,
+    build_example,
+    build_examples,
+    export_trajectories,
+    load_trajectories,
+    pack,
+    parse_trajectories,
+    preview,
+    traces_to_trajectories,
+)
 from .jobs import cancel, job_log, list_jobs, refresh, run_job, submit, wait
 
 __all__ = ["FineTuneConfig", "METHODS", "TASKS", "Trajectory", "TrainExample", "Batch", "KIND_NAMES",

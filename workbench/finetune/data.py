@@ -140,14 +140,14 @@ def load_trajectories(spec: str | Path, limit: int = 0, store: Any = None) -> li
     """Trajectories from ``demo:train`` / ``demo:dev`` / ``demo:test[:type]``, a JSONL file or ``store:RUN,RUN``."""
     text = str(spec).strip()
     if text.startswith("demo:"):
-        from ..world import load_tasks
+        from ..world.generate import load_tasks
 
         split, _, types = text[5:].partition(":")
         tasks = load_tasks(split or "train", types=types.split(",") if types else None)
         recs = [Trajectory(question=t.question, steps=list(t.trajectory), answer=t.answer, id=t.id, type=t.type)
                 for t in tasks if t.trajectory]
     elif text.startswith("store:"):
-        from ..store import Store
+        from ..store.runs import Store
 
         store = store or Store()
         traces = [store.get_trace(run_id.strip()) for run_id in text[6:].split(",") if run_id.strip()]

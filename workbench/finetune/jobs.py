@@ -35,7 +35,7 @@ _lock = threading.Lock()
 
 
 def _store(store: Any = None):
-    from ..store import Store
+    from ..store.runs import Store
 
     return store if store is not None else Store()
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ConfigError, WorkbenchError
 from ..deps import require
+from ..errors import ConfigError, WorkbenchError
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import FineTuneConfig
 from .data import Batch, build_examples, load_trajectories, pack
@@ -81,7 +81,7 @@ class EpochCursor:
 
 def default_output_dir(job_id: str = "") -> Path:
     """$WORKBENCH_HOME/jobs/ID, else jobs/ID beside the run store's default place (the user data folder)."""
-    from ..store import default_store_path
+    from ..store.runs import default_store_path
 
     return default_store_path().parent / "jobs" / (job_id or time.strftime("ft-%Y%m%d-%H%M%S"))
 

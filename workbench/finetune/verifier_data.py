@@ -105,7 +105,7 @@ def load_pairs(spec: str, seed: int = 0, limit: int = 0) -> list[Pair]:
     """Pairs from ``demo:SPLIT[:type,type]`` (the demo world) or a .jsonl file of {observation, answer, label}."""
     spec = spec.strip()
     if spec.startswith("demo:"):
-        from ..world import load_tasks
+        from ..world.generate import load_tasks
 
         split, _, types = spec.removeprefix("demo:").partition(":")
         tasks = load_tasks(split or "train", types=types.split(",") if types else None)

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("job_id")
     ap.add_argument("--store", required=True, help="the SQLite run store that holds the job")
     args = ap.parse_args(argv)
-    from ..store import Store
+    from ..store.runs import Store
     from .jobs import run_job
 
     job = run_job(args.job_id, Store(args.store))

@@ -18,9 +18,9 @@ import sys
 import time
 from typing import Any, Sequence
 
-from .cli_finetune import add_finetune_parser, cmd_finetune
-from .cli_lab import add_lab_parser, cmd_lab
-from .errors import WorkbenchError
+from ..errors import WorkbenchError
+from .finetune import add_finetune_parser, cmd_finetune
+from .lab import add_lab_parser, cmd_lab
 
 __all__ = ["main", "build_parser"]
 
@@ -162,12 +162,12 @@ def _corpus_arg(value: str, split_headings: bool, store_path) -> Any:
     """A path of documents, or the name of a corpus stored by the app."""
     from pathlib import Path
 
-    from .documents import load_corpus_path
+    from ..documents import load_corpus_path
 
     if Path(value).expanduser().exists():
         return load_corpus_path(Path(value).expanduser(), split_headings=split_headings)
-    from .errors import InputError
-    from .store import Store
+    from ..errors import InputError
+    from ..store.runs import Store
 
     store = Store(store_path)
     names = [row["name"] for row in store.list_corpora()]
@@ -179,17 +179,17 @@ def _corpus_arg(value: str, split_headings: bool, store_path) -> Any:
 
 
 def _cmd_run(args, store_path) -> int:
-    from .agent import Agent
-    from .models import load_model
-    from .store import Store
+    from ..agent import Agent
+    from ..models import load_model
+    from ..store.runs import Store
 
     out = sys.stderr if args.json else sys.stdout
     prompt = args.prompt
     if prompt and prompt.endswith((".yaml", ".yml")):  # a user's prompt file: every problem listed before anything runs
         from pathlib import Path
 
-        from .errors import PromptError
-        from .prompt_lab import prompt_from_yaml
+        from ..errors import PromptError
+        from ..prompt_lab import prompt_from_yaml
 
         if not Path(prompt).is_file():
             raise PromptError(f"No prompt file {prompt}. Export one with `workbench prompt export react --out {prompt}`.")
@@ -217,9 +217,9 @@ def _cmd_run(args, store_path) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from .evaluation import EvalConfig, evaluate
-    from .models import load_model
-    from .store import Store
+    from ..evaluation import EvalConfig, evaluate
+    from ..models import load_model
+    from ..store.runs import Store
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     config = EvalConfig(max_steps=args.max_steps, max_new_tokens=args.max_new_tokens, sc_samples=args.k)
@@ -245,9 +245,9 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_attribute(args) -> int:
-    from .attribution import attribute_cached
-    from .models import load_model
-    from .store import Store
+    from ..attribution.api import attribute_cached
+    from ..models import load_model
+    from ..store.runs import Store
 
     store = Store(args.store)
     trace = store.get_trace(args.run_id)
@@ -278,9 +278,9 @@ def _prompt_ref(store, ref: str):
     """A preset, a .yaml file, a saved name or a version id -> PromptTemplate."""
     from pathlib import Path
 
-    from .errors import PromptError
-    from .prompt_lab import get_version
-    from .prompts import list_presets, load_prompt
+    from ..errors import PromptError
+    from ..prompt_lab import get_version
+    from ..prompts import list_presets, load_prompt
 
     if ref in list_presets() or Path(ref).suffix in (".yaml", ".yml"):
         return load_prompt(ref)
@@ -294,10 +294,10 @@ def _cmd_prompt(args) -> int:
     import difflib
     from pathlib import Path
 
-    from .prompt_lab import list_versions, prompt_from_yaml, save_version, validate_prompt
-    from .prompts import list_presets, load_prompt
-    from .store import Store
-    from .tools import default_tools
+    from ..prompt_lab import list_versions, prompt_from_yaml, save_version, validate_prompt
+    from ..prompts import list_presets, load_prompt
+    from ..store.runs import Store
+    from ..tools.core import default_tools
 
     store = Store(args.store)
     action = args.prompt_command
@@ -341,7 +341,7 @@ def _cmd_prompt(args) -> int:
     prompt = _prompt_ref(store, args.ref)  # validate
     model = None
     if args.model:
-        from .models import load_model
+        from ..models import load_model
 
         model = load_model(args.model)
     problems = validate_prompt(prompt, model=model)
@@ -355,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
-            from .app import launch
+            from ..app import launch
 
             print(f"Starting ReAct Workbench on http://{args.host}:{args.port} …", flush=True)
             launch(model=args.model, host=args.host, port=args.port, store=args.store, models=args.also,
@@ -372,12 +372,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "attribute":
             return _cmd_attribute(args)
         if args.command == "world":
-            from .world import write_world
+            from ..world.generate import write_world
 
             path = write_world(args.seed, args.out)
             print(f"wrote the demo world (seed {args.seed}) to {path}")
             return 0
-        from .store import Store
+        from ..store.runs import Store
 
         store = Store(args.store)
         if args.command == "finetune":

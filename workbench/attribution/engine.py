@@ -15,9 +15,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .errors import InputError
-from .generation import encode_fed
-from .types import Segment, Step, Trace
+from ..errors import InputError
+from ..generation import encode_fed
+from ..types import Segment, Step, Trace
 
 __all__ = ["StepSequence", "Feature", "build_sequence", "PrefixScorer", "captum_forward", "segment_input", "TARGETS"]
 
@@ -154,7 +154,7 @@ class PrefixScorer:
         self.baseline = self.score([])  # (n_targets,)
 
     def _run(self, ids: list[int], cache: Any, keep: int):
-        from .generation import _cache_kwarg
+        from ..generation import _cache_kwarg
 
         torch = self._torch
         self.passes += 1
@@ -164,7 +164,7 @@ class PrefixScorer:
 
     def score(self, absent: Sequence[int]):
         """Target log-probs, shape (n_targets,), with the features at indices ``absent`` removed."""
-        from .generation import _crop_cache
+        from ..generation import _crop_cache
 
         torch = self._torch
         drop = {p for i in absent for p in range(self.features[i].start, self.features[i].end)}

@@ -25,10 +25,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .deps import require
-from .attribution_engine import TARGETS, Feature, PrefixScorer, StepSequence, build_sequence, captum_forward, segment_input
-from .errors import ConfigError, InputError
-from .types import Trace
+from ..deps import require
+from ..errors import ConfigError, InputError
+from ..types import Trace
+from .engine import TARGETS, Feature, PrefixScorer, StepSequence, build_sequence, captum_forward, segment_input
 
 __all__ = ["AttributionResult", "attribute_step", "attribute_cached", "cache_key", "captum_reference", "grounding_timeline", "attribution_diff",
            "randomized_copy", "rank_correlation", "ATTRIBUTION_METHODS", "GRANULARITIES", "TARGETS", "GROUNDING_GROUPS", "Feature"]
@@ -158,7 +158,7 @@ def _check(method: str, granularity: str) -> None:
 def _model_for(trace: Trace, model: Any) -> Any:
     if model is not None:
         return model
-    from .models import load_model
+    from ..models import load_model
 
     source = trace.meta.get("model_source") or trace.model
     return load_model(None if source in ("", "embedded") else source)
@@ -369,7 +369,7 @@ def randomized_copy(lm: Any, seed: int = 0) -> Any:
 
     import torch
 
-    from .models import LoadedModel
+    from ..models import LoadedModel
 
     clone = copy.deepcopy(lm.model)
     torch.manual_seed(seed)

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import StoreError
-from .store_corpora import CORPORA_MIGRATION, CorporaMixin
-from .store_jobs import JOBS_MIGRATION, JobsMixin
-from .types import Trace
+from ..errors import StoreError
+from ..types import Trace
+from .corpora import CORPORA_MIGRATION, CorporaMixin
+from .jobs import JOBS_MIGRATION, JobsMixin
 
 __all__ = ["Store", "RunSummary", "default_store_path", "SCHEMA_VERSION"]
 

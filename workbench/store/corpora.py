@@ -15,8 +15,8 @@ import json
 import time
 from typing import Any, Iterator
 
-from .corpus import Corpus, Document
-from .errors import InputError, StoreError
+from ..corpus import Corpus, Document
+from ..errors import InputError, StoreError
 
 __all__ = ["CorporaMixin", "CORPORA_MIGRATION"]
 

@@ -13,7 +13,7 @@ import argparse
 import os
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["add_finetune_parser", "cmd_finetune"]
 
@@ -35,7 +35,7 @@ def add_finetune_parser(sub: Any) -> None:
 def _config(args: Any):
     import tomllib
 
-    from .finetune import FineTuneConfig
+    from ..finetune import FineTuneConfig
 
     data: dict[str, Any] = {}
     if args.config:
@@ -52,12 +52,12 @@ def _config(args: Any):
 
 
 def cmd_finetune(args: Any, store: Any) -> int:
-    from .finetune import cancel, job_log, list_jobs, refresh, run_job, submit, wait
+    from ..finetune import cancel, job_log, list_jobs, refresh, run_job, submit, wait
 
     if args.write_config:
         from pathlib import Path
 
-        from .finetune import FineTuneConfig
+        from ..finetune import FineTuneConfig
 
         Path(args.write_config).write_text(FineTuneConfig().to_toml(), encoding="utf-8")
         print(f"wrote {args.write_config}")
@@ -83,7 +83,7 @@ def cmd_finetune(args: Any, store: Any) -> int:
             print(f"  {name:24s} {value:10.4f}  (step {step})")
         return 0
     if args.export_runs:
-        from .finetune import export_trajectories
+        from ..finetune import export_trajectories
 
         traces = [store.get_trace(r.id) for r in store.list_runs(limit=100_000, mode="react")]
         n = export_trajectories(traces, args.export_runs)
@@ -100,7 +100,7 @@ def cmd_finetune(args: Any, store: Any) -> int:
         job = wait(job_id, store, timeout=7 * 24 * 3600)
         print(job_log(job_id, store, lines=5))
     else:
-        from .finetune.jobs import record_job
+        from ..finetune.jobs import record_job
 
         job_id, _ = record_job(cfg, store)
         store.update_job(job_id, pid=os.getpid())

@@ -13,11 +13,12 @@ import random
 import re
 from typing import Any
 
-from .errors import WorldError
-from .tools import ToolContext, Toolbox, default_tools
-from .types import FEVER_LABELS, GoldStep, Task
-from .world import Entity, World
-from .world_text import FACTS, UNITS, fix_articles, fmt_number, ref
+from ..errors import WorldError
+from ..tools.core import Toolbox, ToolContext, default_tools
+from ..types import FEVER_LABELS, GoldStep, Task
+from .generate import World
+from .records import Entity
+from .text import FACTS, UNITS, fix_articles, fmt_number, ref
 
 __all__ = ["fever_claims"]
 

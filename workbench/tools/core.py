@@ -23,10 +23,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from ..corpus import Corpus, Document
+from ..errors import InputError, ToolError, UnknownToolError
 from .calculator import calculate as _calculate
 from .calculator import format_number
-from .corpus import Corpus, Document
-from .errors import InputError, ToolError, UnknownToolError
 
 __all__ = ["Tool", "tool", "Toolbox", "ToolContext", "default_tools", "FINISH"]
 

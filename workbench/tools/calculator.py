@@ -18,7 +18,7 @@ import math
 import operator
 import re
 
-from .errors import CalculatorError
+from ..errors import CalculatorError
 
 __all__ = ["calculate", "format_number", "MAX_LENGTH", "MAX_DEPTH", "MAX_EXPONENT", "MAX_DIGITS"]
 

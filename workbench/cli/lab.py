@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .deps import install_hint
+from ..deps import install_hint
 
 __all__ = ["add_lab_parser", "cmd_lab", "lab_command", "missing_packages", "notebooks_dir", "NOTEBOOKS"]
 
 # Where the notebooks are: the repository's folder next to the package (a clone or an editable install).
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NEEDED = ("jupyterlab", "ipykernel")  # the server, and the kernel the notebooks run in
 
 

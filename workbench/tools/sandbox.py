@@ -23,8 +23,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-from .errors import ConfigError, ToolError
-from .tools import Tool
+
+from ..errors import ConfigError, ToolError
+from .core import Tool
 
 __all__ = ["python_tool", "run_python", "PythonResult"]
 

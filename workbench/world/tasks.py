@@ -9,24 +9,32 @@ a train trajectory. Every gold step is run through ``default_tools()`` and check
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
-from .corpus import Corpus
-from .errors import WorldError
-from .tools import ToolContext, default_tools
-from .types import TASK_TYPES, GoldStep, Task
-from .world_text import (ARITHMETIC, BRIDGES, COMPARISONS, FACTS, KINDS, NOUNS, NUMERIC, OPERATIONS, THOUGHTS,
-                         fix_articles, fmt_number, ref)
+from ..corpus import Corpus
+from ..errors import WorldError
+from ..tools.core import ToolContext, default_tools
+from ..types import TASK_TYPES, GoldStep, Task
+from .records import SPLITS, Entity, Where
+from .text import (
+    ARITHMETIC,
+    BRIDGES,
+    COMPARISONS,
+    FACTS,
+    KINDS,
+    NOUNS,
+    NUMERIC,
+    OPERATIONS,
+    THOUGHTS,
+    fix_articles,
+    fmt_number,
+    ref,
+)
 
-if TYPE_CHECKING:
-    from .world import Entity
+__all__ = ["build_suites", "HELD_OUT", "TRAIN_MAX"]
 
-__all__ = ["build_suites", "SPLITS", "HELD_OUT", "TRAIN_MAX", "Where"]
-
-SPLITS = ("train", "dev", "test")
 HELD_OUT = {"test": 20, "dev": 20}  # tasks per type in each held-out split
 TRAIN_MAX = 400  # train tasks per type, at most
-Where = dict[str, dict[str, tuple[int, str]]]  # title -> attribute -> (sentence index, lookup keyword)
 
 
 # ---------------------------------------------------------------- gold trajectories

@@ -26,31 +26,24 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from .corpus import Corpus, Document
-from .errors import CorpusError, InputError, WorldError
-from .types import TASK_TYPES, Task
-from .world_tasks import SPLITS, Where, build_suites
-from .world_text import GENRES, INDUSTRIES, KINDS, NameMaker, build_article, opening_words
+from ..corpus import Corpus, Document
+from ..errors import CorpusError, InputError, WorldError
+from ..types import TASK_TYPES, Task
+from .names import NameMaker
+from .records import SPLITS, Entity, Where
+from .tasks import build_suites
+from .text import GENRES, INDUSTRIES, KINDS, build_article, opening_words
 
-__all__ = ["Entity", "World", "generate_world", "write_world", "load_world", "load_tasks", "example_questions",
-           "SPLITS", "GENERATOR_VERSION", "DEMO_DATA_DIR"]
+__all__ = ["World", "generate_world", "write_world", "load_world", "load_tasks", "example_questions",
+           "GENERATOR_VERSION", "DEMO_DATA_DIR"]
 
 GENERATOR_VERSION = "1"
-DEMO_DATA_DIR = Path(__file__).resolve().parents[1] / "demo_data"
+DEMO_DATA_DIR = Path(__file__).resolve().parents[2] / "demo_data"
 PRESENT = 2020  # the world's "now": people born later than PRESENT - lifespan are alive
 COUNTS = {"country": 12, "city": 64, "river": 22, "mountain": 22, "book": 64, "company": 44}
 OCCUPATIONS = {"novelist": 32, "entrepreneur": 28, "engineer": 16, "painter": 16, "composer": 16}
 WORKS = {"engineer": ("bridges", 3, 90), "painter": ("paintings", 40, 900), "composer": ("symphonies", 1, 15)}
 _FILES = ("corpus.jsonl", "tasks/train.jsonl", "tasks/dev.jsonl", "tasks/test.jsonl", "world.json")
-
-
-@dataclass
-class Entity:
-    """One thing the world knows about: its title, kind and the attributes its article states."""
-
-    title: str
-    kind: str  # one of world_text.KINDS
-    attrs: dict[str, Any] = field(default_factory=dict)  # numbers, titles or lists of titles
 
 
 @dataclass
