@@ -97,12 +97,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def agent_comparison(folder: str, n: int) -> dict:
     """The embedded model on ``n`` demo:test tasks in react mode, without and with the verifier."""
-    from workbench import Agent, load_model, load_tasks
+    from workbench import Agent, load_model, load_suite
     from workbench.evaluation import exact_match
-    from workbench.finetune.loop import _spread
 
     lm = load_model()
-    tasks = _spread(load_tasks("test"), n)
+    tasks = load_suite("demo:test", limit=n).tasks  # spread over task types
     plain, checked = Agent(lm, mode="react"), Agent(lm, mode="react", verifier=folder)
     rows = []
     for task in tasks:
