@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .errors import CorpusError, InputError
+from .readers import jsonl_records, read_text
 
-__all__ = ["Document", "Hit", "Corpus", "MiniLMEncoder", "split_sentences", "normalize_title", "RETRIEVAL_METHODS"]
+__all__ = ["Document", "Hit", "Corpus", "jsonl_documents", "MiniLMEncoder", "split_sentences", "normalize_title",
+           "RETRIEVAL_METHODS"]
 
 RETRIEVAL_METHODS = ("bm25", "dense", "hybrid")
 
@@ -216,14 +218,12 @@ class Corpus:
     def from_jsonl(cls, path: str | Path, name: str | None = None) -> "Corpus":
         """Read one JSON object per line with ``title`` and ``text`` (optional ``sentences``, ``id``, ``meta``).
 
-        Each line is checked by ``documents.read_jsonl``, the one JSONL reader of the workbench.
+        Each line is checked by ``jsonl_documents``, the one JSONL reader of documents.
         """
         path = Path(path)
         if not path.is_file():
             raise CorpusError(f"No corpus file at {path}. Pass a JSONL file with one {{title, text}} object per line.")
-        from .documents import read_jsonl  # documents.py builds on this module: import it here, not at the top
-
-        return cls(read_jsonl(path), name=name or path.stem)
+        return cls([doc for _, doc in jsonl_documents(path)], name=name or path.stem)
 
     def to_jsonl(self, path: str | Path) -> Path:
         """Write one document per line (atomically: a crash never leaves half a corpus)."""
@@ -287,3 +287,25 @@ class Corpus:
             if hit.document.title not in close:
                 close.append(hit.document.title)
         return close[:k]
+
+
+def jsonl_documents(path: Path, text: str | None = None, max_bytes: int | None = None) -> list[tuple[int, Document]]:
+    """(line number, Document) for each non-blank line of a JSONL corpus; a bad line raises naming the line and field."""
+    text = read_text(path, max_bytes, error=CorpusError) if text is None else text
+    docs = []
+    for lineno, obj in jsonl_records(path, text, error=CorpusError):
+        if not isinstance(obj, dict):
+            raise CorpusError(f"{path}:{lineno}: expected an object with 'title' and 'text'.")
+        for key in ("title", "text"):
+            if not isinstance(obj.get(key), str) or not obj[key].strip():
+                raise CorpusError(f"{path}:{lineno}: field '{key}' is missing or empty; it must be a string.")
+        sentences, meta = obj.get("sentences") or [], obj.get("meta") or {}
+        if not isinstance(sentences, list) or not all(isinstance(s, str) for s in sentences):
+            raise CorpusError(f"{path}:{lineno}: field 'sentences' must be a list of strings (or left out).")
+        if not isinstance(meta, dict):
+            raise CorpusError(f"{path}:{lineno}: field 'meta' must be an object (or left out).")
+        docs.append((lineno, Document(title=obj["title"], text=obj["text"], sentences=list(sentences),
+                                      id=str(obj.get("id") or ""), meta=dict(meta))))
+    if not docs:
+        raise CorpusError(f"{path} holds no documents.")
+    return docs

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .corpus import Corpus, Document, normalize_title, split_sentences
+from .corpus import Corpus, Document, jsonl_documents, normalize_title, split_sentences
 from .errors import CorpusError
+from .readers import decode_text, read_bytes
 
 __all__ = ["read_documents", "load_corpus_path", "read_jsonl", "paragraphs", "SUPPORTED_SUFFIXES"]
 
@@ -85,7 +85,7 @@ def load_corpus_path(path: str | Path, name: str | None = None, *, split_heading
 def read_jsonl(path: str | Path, max_bytes: int | None = None) -> list[Document]:
     """The documents of a JSONL file, each line checked (``Corpus.from_jsonl`` reads through this)."""
     path = Path(path)
-    return [doc for _, doc in _jsonl_documents(path, _decode(path, _read_bytes(path, max_bytes)))]
+    return [doc for _, doc in jsonl_documents(Path(path), max_bytes=max_bytes)]
 
 
 def paragraphs(text: str) -> list[str]:
@@ -102,54 +102,16 @@ def _read(path: Path, shown: str, split_headings: bool, max_bytes: int | None) -
     if suffix not in SUPPORTED_SUFFIXES:
         raise CorpusError(f"{path}: files of type {suffix or '(no suffix)'!r} cannot be read as documents. "
                           f"Accepted: {_ACCEPTED}.")
-    data = _read_bytes(path, max_bytes)
+    data = read_bytes(path, max_bytes, error=CorpusError, accepted=_ACCEPTED)
     if suffix == ".pdf":
         return [_Read(_pdf(path, data, shown), shown)]
-    text = _decode(path, data)
+    text = decode_text(path, data, error=CorpusError)
     if suffix == ".jsonl":
-        return [_Read(doc, f"{shown} line {n}") for n, doc in _jsonl_documents(path, text)]
+        return [_Read(doc, f"{shown} line {n}") for n, doc in jsonl_documents(path, text)]
     if suffix == ".txt":
         return [_Read(_prose(path, _title_from_name(path), paragraphs(text), shown), shown)]
     return _markdown(path, text, shown, split_headings)
 
-
-def _read_bytes(path: Path, max_bytes: int | None) -> bytes:
-    if not path.is_file():
-        raise CorpusError(f"No file at {path}. Pass the path of a file ({_ACCEPTED}).")
-    try:
-        size = path.stat().st_size
-        if max_bytes is not None and size > max_bytes:
-            raise CorpusError(f"{path} is {_size(size)}, over the limit of {_size(max_bytes)} per file. Split it "
-                              "into smaller files, or raise the limit (max_bytes).")
-        data = path.read_bytes()
-    except OSError as err:
-        raise CorpusError(f"{path} could not be read ({err}). Check that it exists and that you may read it.") from err
-    if not data.strip():
-        raise _empty(path)
-    return data
-
-
-def _decode(path: Path, data: bytes) -> str:
-    """UTF-8 text (a leading byte-order mark dropped), or a CorpusError saying how to save it."""
-    if b"\0" in data:
-        raise CorpusError(f"{path} looks like a binary file (it contains NUL bytes), not text. Upload text saved as "
-                          "UTF-8 (a text file saved as UTF-16 also contains NUL bytes: save it as UTF-8).")
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as err:
-        raise CorpusError(f"{path} is not valid UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}). "
-                          "Save it as UTF-8 (in most editors: Save As, Encoding: UTF-8) and try again.") from err
-    if not text.strip():
-        raise _empty(path)
-    return text
-
-
-def _empty(path: Path) -> CorpusError:
-    return CorpusError(f"{path} is empty (or only whitespace), so it holds no documents. Add text to it or leave it out.")
-
-
-def _size(n: int) -> str:
-    return f"{n} bytes" if n < 1024 else f"{n / 1024:.1f} KiB" if n < 1024**2 else f"{n / 1024**2:.1f} MiB"
 
 
 def _title_from_name(path: Path) -> str:
@@ -163,33 +125,6 @@ def _prose(path: Path, title: str, paras: list[str], shown: str) -> Document:
         raise CorpusError(f"{path} holds no text to search (only headings or markup). Add text, or leave it out.")
     sentences = [s for p in paras for s in split_sentences(p)]
     return Document(title, "\n\n".join(paras), sentences=sentences, meta={"source": shown})
-
-
-def _jsonl_documents(path: Path, text: str) -> list[tuple[int, Document]]:
-    """(line number, Document) for each non-blank line; a bad line raises naming the line and field."""
-    docs = []
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CorpusError(f"{path}:{lineno}: not valid JSON ({err.msg}).") from err
-        if not isinstance(obj, dict):
-            raise CorpusError(f"{path}:{lineno}: expected an object with 'title' and 'text'.")
-        for key in ("title", "text"):
-            if not isinstance(obj.get(key), str) or not obj[key].strip():
-                raise CorpusError(f"{path}:{lineno}: field '{key}' is missing or empty; it must be a string.")
-        sentences, meta = obj.get("sentences") or [], obj.get("meta") or {}
-        if not isinstance(sentences, list) or not all(isinstance(s, str) for s in sentences):
-            raise CorpusError(f"{path}:{lineno}: field 'sentences' must be a list of strings (or left out).")
-        if not isinstance(meta, dict):
-            raise CorpusError(f"{path}:{lineno}: field 'meta' must be an object (or left out).")
-        docs.append((lineno, Document(title=obj["title"], text=obj["text"], sentences=list(sentences),
-                                      id=str(obj.get("id") or ""), meta=dict(meta))))
-    if not docs:
-        raise CorpusError(f"{path} holds no documents.")
-    return docs
 
 
 # ---------------------------------------------------------------- Markdown
