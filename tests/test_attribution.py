@@ -30,10 +30,10 @@ def trace(lm):
 def test_the_rebuilt_sequence_is_exactly_what_the_model_saw(lm, trace):
     for step in trace.steps:
         seq = build_sequence(trace, step.index, lm.tokenizer, "step")
-        assert seq.prompt_len == step.prompt_tokens
-        assert [seq.ids[t] for t in seq.targets] == step.token_ids
+        assert seq.prompt_len == step.generation.prompt_tokens
+        assert [seq.ids[t] for t in seq.targets] == step.generation.token_ids
         scorer = PrefixScorer(lm, seq, seq.features())
-        assert scorer.baseline.tolist() == pytest.approx(step.logprobs, abs=1e-4)  # same ids, same log-probs
+        assert scorer.baseline.tolist() == pytest.approx(step.generation.logprobs, abs=1e-4)  # same ids, same log-probs
 
 
 def test_fast_feature_ablation_matches_captums_llmattribution(lm, trace):
@@ -79,7 +79,7 @@ def test_targets_and_features(lm, trace):
     labels = [f.label for f in action.features]
     assert "thought 2 (this step)" in labels and "thought 2 (this step)" not in [f.label for f in thought.features]
     assert {"instruction", "tools", "task", "thought 1", "action 1", "observation 1"} <= set(labels)
-    assert len(thought.target_ids) + len(action.target_ids) == len(trace.steps[1].token_ids)
+    assert len(thought.target_ids) + len(action.target_ids) == len(trace.steps[1].generation.token_ids)
 
 
 def test_token_granularity_scores_single_tokens(lm, trace):
@@ -182,3 +182,74 @@ def test_rank_correlation():
     assert rank_correlation([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
     assert rank_correlation([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert not math.isnan(rank_correlation([1, 1], [2, 2]))
+
+
+def test_the_method_table_drives_the_choices_and_the_errors(lm, trace):
+    import inspect
+
+    from workbench.attribution import ATTRIBUTION_METHODS, METHODS
+    from workbench.attribution.methods import app_settings, grounding_method
+
+    assert ATTRIBUTION_METHODS == tuple(METHODS) == ("feature_ablation", "shapley", "layer_integrated_gradients")
+    listed = f"Available: {', '.join(METHODS)}."
+    with pytest.raises(InputError) as err:
+        attribute_step(trace, 1, model=lm, method="nope")
+    assert str(err.value) == f"Unknown attribution method 'nope'. {listed}"
+    with pytest.raises(InputError, match="Did you mean 'layer_integrated_gradients'") as err:
+        attribute_step(trace, 1, model=lm, method="ig")
+    assert str(err.value).endswith(listed)
+    with pytest.raises(ConfigError, match="Unknown attribution setting 'n_sample'.*n_samples, seed \\(shapley\\)"):
+        attribute_step(trace, 1, model=lm, n_sample=3)
+    for name, entry in METHODS.items():
+        assert entry.name == name and entry.help and set(entry.granularities) <= {"segment", "token"}
+        runner_settings = [p.name for p in inspect.signature(entry.runner).parameters.values()
+                           if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        assert runner_settings == [s.name for s in entry.settings]  # the runner takes exactly its settings
+        for s in entry.settings:
+            assert isinstance(s.default, s.type) and s.help and s.label
+            assert (s.low is None or s.low <= s.default) and (s.high is None or s.default <= s.high)
+            s.check(s.default)
+    # the app's /attribute endpoint takes these after the segments, in this order
+    assert [s.name for s in app_settings()] == ["n_samples", "n_steps"]
+    assert grounding_method("layer_integrated_gradients") == "feature_ablation"
+    assert grounding_method("shapley") == "shapley"
+
+
+def test_defaults_come_from_the_table_and_are_recorded(lm, trace):
+    from workbench.attribution import METHODS
+
+    shapley = attribute_step(trace, 1, target="action", method="shapley", model=lm)
+    assert {k: shapley.settings[k] for k in ("n_samples", "seed")} == METHODS["shapley"].defaults()
+    ablation = attribute_step(trace, 1, target="action", n_steps=5, model=lm)  # another method's setting: ignored
+    assert "n_steps" not in ablation.settings
+
+
+def test_concurrent_attributions_on_one_model_keep_their_own_counts(lm, trace):
+    """Passes are counted through each attribution's own counter, never by patching the shared model."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = lm.model
+    class_forward = type(model).forward
+    jobs = {
+        "ablation": lambda: attribute_step(trace, 2, target="action", model=lm),
+        "shapley": lambda: attribute_step(trace, 2, target="action", method="shapley", n_samples=2, model=lm),
+        "captum": lambda: captum_reference(trace, 2, target="action", model=lm),
+    }
+    alone = {name: job() for name, job in jobs.items()}
+    start = threading.Barrier(len(jobs))
+
+    def together(job):
+        start.wait()
+        return [job() for _ in range(2)]
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        futures = {name: pool.submit(together, job) for name, job in jobs.items()}
+        runs = {name: future.result() for name, future in futures.items()}
+    for name, results in runs.items():
+        for r in results:
+            assert (r.forward_passes, r.backward_passes) == (alone[name].forward_passes, alone[name].backward_passes), name
+    assert runs["ablation"][0].scores == pytest.approx(alone["ablation"].scores, abs=1e-4)
+    assert runs["captum"][1].scores == pytest.approx(alone["captum"].scores, abs=1e-4)
+    assert type(model).forward is class_forward and "forward" not in vars(model)
+    assert model.forward.__func__ is class_forward

@@ -1,6 +1,9 @@
 """Attribution: which parts of a step's prompt drove what the model wrote.
 
-``api`` holds the methods, results and faithfulness checks; ``engine`` the sequences and the prefix-reusing scorer.
+``methods`` is the one table of attribution methods (name -> runner, settings, what each
+supports); ``api`` computes (attribute_step, the store cache, Captum's reference, faithfulness
+checks); ``results`` holds the result record and comparisons across results; ``engine`` the
+sequences and the prefix-reusing scorer; ``counting`` the per-attribution pass counter.
 """
 
 from __future__ import annotations
@@ -21,5 +24,7 @@ from .api import (  # noqa: F401
     randomized_copy,
     rank_correlation,
 )
+from .methods import METHODS, AttributionMethod, MethodSetting  # noqa: F401
 
-__all__ = ['AttributionResult', 'attribute_step', 'attribute_cached', 'cache_key', 'captum_reference', 'grounding_timeline', 'attribution_diff', 'randomized_copy', 'rank_correlation', 'ATTRIBUTION_METHODS', 'GRANULARITIES', 'TARGETS', 'GROUNDING_GROUPS', 'Feature']
+__all__ = ['AttributionResult', 'attribute_step', 'attribute_cached', 'cache_key', 'captum_reference', 'grounding_timeline', 'attribution_diff', 'randomized_copy', 'rank_correlation', 'ATTRIBUTION_METHODS', 'GRANULARITIES', 'TARGETS', 'GROUNDING_GROUPS', 'Feature',
+           'METHODS', 'AttributionMethod', 'MethodSetting']

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from ..errors import InputError
 from ..generation import encode_fed
 from ..types import Segment, Step, Trace
+from .counting import PassCounter
 
 __all__ = ["StepSequence", "Feature", "build_sequence", "PrefixScorer", "captum_forward", "segment_input", "TARGETS"]
 
@@ -68,7 +69,7 @@ class StepSequence:
 
 
 def _fed_ids(tokenizer: Any, text: str, kind: str = "scaffold", label: str = "") -> list[int]:
-    return encode_fed(tokenizer, text, kind, label)  # exactly as the session fed it
+    return encode_fed(tokenizer, text, kind, label)  # exactly as the session fed it (one encode at a time)
 
 
 def build_sequence(trace: Trace, index: int, tokenizer: Any, target: str = "step") -> StepSequence:
@@ -80,7 +81,7 @@ def build_sequence(trace: Trace, index: int, tokenizer: Any, target: str = "step
     if index not in steps:
         raise InputError(f"Run {trace.id} has no step {index}. Steps: {', '.join(map(str, sorted(steps)))}.")
     step = steps[index]
-    if not step.token_ids:
+    if not step.generation.token_ids:
         raise InputError(f"Step {index} generated no tokens, so there is nothing to attribute.")
     generated = _generated_pieces(trace)
     ids: list[int] = []
@@ -107,7 +108,7 @@ def _generated_pieces(trace: Trace) -> dict[str, list[int]]:
     for step in trace.steps:
         for kind, (a, b) in step.target_spans.items():
             label = "answer" if kind == "answer" and step.kind == "answer" else f"{kind} {step.index}"
-            pieces[label] = step.token_ids[a:b]
+            pieces[label] = step.generation.token_ids[a:b]
     return pieces
 
 
@@ -115,7 +116,7 @@ def _continue(step: Step, tokenizer: Any, ids: list[int], segments: list[Segment
     """Append the step's continuation to ``ids``; return the positions of the target tokens."""
     primer_ids = _fed_ids(tokenizer, step.action_primer) if step.gen_split >= 0 else []
     positions: list[int] = []  # where each generated id lands in ``ids``
-    for i, token in enumerate(step.token_ids):
+    for i, token in enumerate(step.generation.token_ids):
         if i == step.gen_split:
             segments.append(Segment("scaffold", "action primer", step.action_primer, len(ids), len(ids) + len(primer_ids)))
             ids.extend(primer_ids)
@@ -141,30 +142,36 @@ class PrefixScorer:
 
     The full sequence is run once and its keys and values kept; a variant starts from a copy of
     them cut back to its first removed feature and runs only what follows, in one teacher-forced
-    pass. Removing a late segment therefore costs little. ``passes`` counts model forward calls.
+    pass. Removing a late segment therefore costs little. The model is called through ``counter``
+    (a new one unless given), so ``passes`` counts this scorer's forward calls and no one else's.
     """
 
-    def __init__(self, lm: Any, seq: StepSequence, features: list[Feature]) -> None:
+    def __init__(self, lm: Any, seq: StepSequence, features: list[Feature], counter: PassCounter | None = None) -> None:
         import torch
 
         self.lm, self.seq, self.features = lm, seq, features
-        self.passes = 0
+        self.counter = counter if counter is not None else PassCounter()
+        self._model = self.counter.wrap(lm.model)
         self._torch = torch
         self._full = None  # keys / values of the whole sequence up to the last target
         self.baseline = self.score([])  # (n_targets,)
 
     def _run(self, ids: list[int], cache: Any, keep: int):
-        from ..generation import _cache_kwarg
+        from ..kvcache import cache_kwarg
 
         torch = self._torch
-        self.passes += 1
-        out = self.lm.model(input_ids=torch.tensor([ids], device=self.lm.device), use_cache=True,
-                            logits_to_keep=keep, **{_cache_kwarg(self.lm.model): cache})
+        out = self._model(input_ids=torch.tensor([ids], device=self.lm.device), use_cache=True,
+                          logits_to_keep=keep, **{cache_kwarg(self.lm.model): cache})
         return out.logits[0].float()  # (keep, vocab)
+
+    @property
+    def passes(self) -> int:
+        """Forward passes this scorer has run (the unperturbed sequence's included)."""
+        return self.counter.forward
 
     def score(self, absent: Sequence[int]):
         """Target log-probs, shape (n_targets,), with the features at indices ``absent`` removed."""
-        from ..generation import _crop_cache
+        from ..kvcache import crop_cache
 
         torch = self._torch
         drop = {p for i in absent for p in range(self.features[i].start, self.features[i].end)}
@@ -179,7 +186,7 @@ class PrefixScorer:
                 start = 0
             else:
                 cache = copy.deepcopy(self._full)
-                _crop_cache(cache, start)
+                crop_cache(cache, start)
             last_target = self.seq.targets[-1]
             kept = [p for p in range(start, last_target + 1) if p not in drop]  # nothing after the targets matters
             index = {p: i for i, p in enumerate(kept)}
