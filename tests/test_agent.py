@@ -28,8 +28,8 @@ def test_target_spans_split_each_step_into_thought_and_action(corpus):
     trace = run(corpus, [" I search.\nAction: search[Varnholt]", " Done.\nAction: finish[1312]"])
     for step in trace.steps:
         thought, action = step.target_spans["thought"], step.target_spans["action"]
-        assert thought[0] == 0 and thought[1] == action[0] and action[1] == len(step.token_ids) and step.gen_split == -1
-        assert "".join(step.tokens[thought[0]:thought[1]]).strip() == step.thought
+        assert thought[0] == 0 and thought[1] == action[0] and action[1] == len(step.generation.token_ids) and step.gen_split == -1
+        assert "".join(step.generation.tokens[thought[0]:thought[1]]).strip() == step.thought
 
 
 def test_each_step_records_its_exact_prompt_with_earlier_steps_as_segments(corpus):
@@ -59,8 +59,8 @@ def test_a_thought_without_an_action_gets_asked_for_its_action(corpus):
     assert first.thought == "I should look it up." and str(first.action) == "search[Varnholt]" and not first.error
     assert first.output == "Thought: I should look it up.\nAction: search[Varnholt]"
     n1 = first.gen_split
-    assert first.tokens[:n1] == [" I", " should", " look", " it", " up."]
-    assert first.target_spans == {"thought": [0, n1], "action": [n1, len(first.token_ids)]}
+    assert first.generation.tokens[:n1] == [" I", " should", " look", " it", " up."]
+    assert first.target_spans == {"thought": [0, n1], "action": [n1, len(first.generation.token_ids)]}
     labels = [s.label for s in trace.steps[1].prompt_segments]
     assert labels[labels.index("thought 1"):labels.index("thought 1") + 3] == ["thought 1", "action primer", "action 1"]
     assert trace.answer == "1312"

@@ -7,8 +7,9 @@ import torch
 
 from workbench.agent import Agent
 from workbench.errors import ConfigError
-from workbench.generation import ContextFull, DecodeSession, GenerationConfig, NaiveSession, trim_to_cut
+from workbench.generation import ContextFull, DecodeSession, GenerationConfig, NaiveSession, PrefixCache
 from workbench.parsing import react_stop
+from workbench.sampling import draft_from_context, pick_token, sampling_rng, top_k_filter, top_p_filter, trim_to_cut
 
 
 def test_second_generate_prefills_only_what_was_appended(tiny):
@@ -54,12 +55,12 @@ def test_agent_with_cache_matches_the_naive_loop_exactly(tiny, corpus):
     for task in ("What is the population of Varnholt?",):
         fast = Agent(tiny, **kwargs).run(task)
         slow = Agent(tiny, reuse_cache=False, **kwargs).run(task)
-        assert [s.token_ids for s in fast.steps] == [s.token_ids for s in slow.steps]
+        assert [s.generation.token_ids for s in fast.steps] == [s.generation.token_ids for s in slow.steps]
         assert [s.completion for s in fast.steps] == [s.completion for s in slow.steps]
         for a, b in zip(fast.steps, slow.steps):
-            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-3)
-        assert all(s.reused_tokens > 0 for s in fast.steps[1:])
-        assert all(s.reused_tokens == 0 for s in slow.steps)
+            assert a.generation.logprobs == pytest.approx(b.generation.logprobs, abs=1e-3)
+        assert all(s.generation.reused_tokens > 0 for s in fast.steps[1:])
+        assert all(s.generation.reused_tokens == 0 for s in slow.steps)
 
 
 def test_segments_cover_the_ids_contiguously(tiny_chat, corpus):
@@ -141,12 +142,52 @@ def test_greedy_lookahead_changes_nothing_but_the_number_of_passes(tiny):
     assert fast.draft_tokens > 0 and 0 <= fast.accepted_tokens <= fast.draft_tokens
 
 
-def test_draft_finds_the_latest_earlier_continuation(tiny):
-    s = DecodeSession(tiny)
-    s.ids = [1, 2, 3, 9, 1, 2, 3, 7, 8, 5, 1, 2, 3]
-    assert s._draft(3) == [7, 8, 5]
-    s.ids = [4, 5, 6]
-    assert s._draft(3) == []
+def test_draft_finds_the_latest_earlier_continuation():
+    assert draft_from_context([1, 2, 3, 9, 1, 2, 3, 7, 8, 5, 1, 2, 3], 3) == [7, 8, 5]  # the latest match wins
+    assert draft_from_context([1, 2, 3, 9, 1, 2, 3, 7, 8, 5, 1, 2, 3], 2) == [7, 8]  # at most n
+    assert draft_from_context([4, 5, 6], 3) == []  # no earlier occurrence: nothing
+    assert draft_from_context([1, 2, 3, 4, 2, 3], 3) == [4, 2, 3]  # no earlier 3-gram: the last 2 ids match
+    assert draft_from_context([1, 2, 1, 2], 0) == []
+
+
+def test_top_k_keeps_the_k_highest_scores():
+    scores = torch.tensor([0.5, 3.0, -1.0, 2.0, 1.0])
+    kept = top_k_filter(scores, 2)
+    assert torch.isfinite(kept).tolist() == [False, True, False, True, False]
+    assert kept[1] == 3.0 and kept[3] == 2.0  # kept scores are unchanged
+    assert torch.isfinite(top_k_filter(scores, 10)).all()  # k beyond the vocabulary keeps all
+
+
+def test_top_p_keeps_the_nucleus():
+    scores = torch.log(torch.tensor([0.1, 0.5, 0.3, 0.1]))
+    assert torch.isfinite(top_p_filter(scores, 0.4)).tolist() == [False, True, False, False]  # 0.5 alone passes p
+    assert torch.isfinite(top_p_filter(scores, 0.7)).tolist() == [False, True, True, False]  # the one crossing p stays
+    assert torch.isfinite(top_p_filter(scores, 1.0)).all()
+
+
+def test_greedy_is_the_argmax_and_sampling_follows_the_seed_and_the_filters():
+    logits = torch.tensor([0.0, 2.0, 5.0, 1.0])
+    assert pick_token(logits, GenerationConfig()) == 2  # greedy needs no generator
+    hot = GenerationConfig(temperature=1.0, top_k=2)
+    draws = [pick_token(logits, hot, sampling_rng(seed)) for seed in range(40)]
+    assert set(draws) <= {1, 2} and draws == [pick_token(logits, hot, sampling_rng(seed)) for seed in range(40)]
+    only = GenerationConfig(temperature=1.0, top_p=0.5)  # p(2) > 0.9: the nucleus is that one token
+    assert {pick_token(logits, only, sampling_rng(seed)) for seed in range(10)} == {2}
+
+
+def test_the_prefix_cache_copies_in_and_out_and_forgets_the_least_recently_used():
+    cache = PrefixCache(size=2)
+    stored = [1, 2]
+    cache.put(("m", (1,)), stored)
+    stored.append(3)  # the caller's object changing later does not change the stored copy
+    assert cache.get(("m", (1,))) == [1, 2]
+    cache.get(("m", (1,))).append(9)  # nor does changing what get returned
+    cache.put(("m", (2,)), [2])
+    cache.get(("m", (1,)))  # (1,) is now the most recently used
+    cache.put(("m", (3,)), [3])
+    assert len(cache) == 2 and cache.get(("m", (2,))) is None and cache.get(("m", (1,))) == [1, 2]
+    cache.clear()
+    assert len(cache) == 0
 
 
 def test_the_prompt_prefix_is_shared_across_runs_without_changing_outputs(tiny, corpus):
@@ -158,8 +199,8 @@ def test_the_prompt_prefix_is_shared_across_runs_without_changing_outputs(tiny, 
     second = Agent(tiny, **kwargs).run("How long is the Drume?")
     alone = Agent(tiny, share_prefix=False, **kwargs).run("How long is the Drume?")
     task_start = next(s.start for s in second.steps[0].prompt_segments if s.kind == "task")
-    assert first.steps[0].reused_tokens == 0  # nothing to share yet: the prefix is computed and kept
-    assert second.steps[0].reused_tokens == task_start  # everything before the task came from the store
-    assert second.steps[0].prefill_tokens == second.steps[0].prompt_tokens - task_start
-    assert alone.steps[0].reused_tokens == 0
-    assert [s.token_ids for s in second.steps] == [s.token_ids for s in alone.steps]
+    assert first.steps[0].generation.reused_tokens == 0  # nothing to share yet: the prefix is computed and kept
+    assert second.steps[0].generation.reused_tokens == task_start  # everything before the task came from the store
+    assert second.steps[0].generation.prefill_tokens == second.steps[0].generation.prompt_tokens - task_start
+    assert alone.steps[0].generation.reused_tokens == 0
+    assert [s.generation.token_ids for s in second.steps] == [s.generation.token_ids for s in alone.steps]

@@ -1,9 +1,12 @@
 """The ReAct agent: a model writes Thought -> Action, a tool writes the Observation, until it finishes.
 
 ``Agent.stream(task)`` yields the run's growing Trace each time a step completes (the new step is
-``trace.steps[-1]``; the last value is finalised); ``Agent.run(task)`` is that last value. Whatever the model writes, the run goes on: an unreadable step or a failing
-tool becomes an error observation; a repeated action forces a final answer; ``max_steps`` ends the
-run with that reason recorded.
+``trace.steps[-1]``; the last value is finalised); ``Agent.run(task)`` is that last value. Whatever
+the model writes, the run goes on: an unreadable step or a failing tool becomes an error
+observation; a repeated action forces a final answer; ``max_steps`` ends the run with that reason.
+
+This module decides what happens next (which tool, a repeat, the verifier, why the run ends);
+writing each step from a generation (primer, parse, token spans) is steps.py's StepWriter.
 
     >>> from workbench.testing import ScriptedModel
     >>> agent = Agent(ScriptedModel(["Thought: add.\\nAction: calculate[2+3]", "Thought: 5.\\nAction: finish[5]"]))
@@ -14,20 +17,24 @@ run with that reason recorded.
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .corpus import Corpus
 from .errors import ConfigError, InputError, ToolError
-from .generation import ContextFull, DecodeSession, GenerationConfig, NaiveSession
-from .parsing import answer_stop, parse_answer, parse_step, react_stop
-from .prompts import MODES, PromptTemplate, load_prompt, step_labels
+from .generation import ContextFull, DecodeSession, GenerationConfig, LanguageModel, NaiveSession, Session
+from .parsing import ParsedStep
+from .prompts import MODES, Example, PromptTemplate, load_prompt, step_labels
+from .steps import StepWriter
 from .tools.core import FINISH, Toolbox, ToolContext, default_tools
-from .types import Step, ToolCall, Trace
+from .types import Step, Trace
+
+if TYPE_CHECKING:
+    from .fewshot import ExamplePool
+    from .models import LoadedModel
 
 __all__ = ["Agent", "AgentConfig", "validate_task", "MAX_TASK_CHARS"]
 
@@ -104,14 +111,14 @@ def _one_line(text: str, limit: int) -> str:
 class Agent:
     """Runs tasks with a model, a prompt, tools and a corpus. Safe to share across threads.
 
-    ``model`` is a LoadedModel (from ``load_model``) or anything with ``new_session()`` such as
-    ScriptedModel. ``corpus`` defaults to the demo world's encyclopedia. Keyword arguments
-    override fields of ``config``: ``Agent(lm, mode="cot", max_steps=4)``.
+    ``model`` is a LoadedModel (from ``load_model``) or any LanguageModel (a ``name`` and
+    ``new_session()``) such as ScriptedModel. ``corpus`` defaults to the demo world's encyclopedia.
+    Keyword arguments override fields of ``config``: ``Agent(lm, mode="cot", max_steps=4)``.
     """
 
-    def __init__(self, model: Any, corpus: Corpus | None = None, tools: Toolbox | None = None,
+    def __init__(self, model: LanguageModel | LoadedModel, corpus: Corpus | None = None, tools: Toolbox | None = None,
                  prompt: PromptTemplate | str | None = None, config: AgentConfig | None = None,
-                 example_pool: Any = None, **overrides: Any) -> None:
+                 example_pool: ExamplePool | None = None, **overrides: Any) -> None:
         try:
             self.config = replace(config or AgentConfig(), **overrides)
         except TypeError as err:
@@ -157,18 +164,18 @@ class Agent:
     def model_name(self) -> str:
         return str(getattr(self.model, "name", type(self.model).__name__))
 
-    def _new_session(self):
+    def _new_session(self) -> Session:
         if hasattr(self.model, "new_session"):
             return self.model.new_session()
         return (DecodeSession if self.config.reuse_cache else NaiveSession)(self.model)
 
-    def open_session(self, task: str):
+    def open_session(self, task: str) -> Session:
         """A new session with the rendered prompt of ``task`` fed (wrapped in the chat template)."""
         session = self._new_session()
         self._open(session, validate_task(task))
         return session
 
-    def examples_for(self, task: str) -> list:
+    def examples_for(self, task: str) -> list[Example]:
         """The few-shot examples of ``task``: the prompt's own, or the k nearest from the pool."""
         k = self.config.dynamic_examples
         if k <= 0:
@@ -180,7 +187,7 @@ class Agent:
             self._picked[task] = pool.nearest(task, k)
         return self._picked[task]
 
-    def _open(self, session, task: str) -> None:
+    def _open(self, session: Session, task: str) -> None:
         """Feed the rendered prompt, wrapped in the model's chat template when it has one."""
         style = "numbered" if self.prompt.style == "numbered" else "plain"
         prompt = self.prompt
@@ -251,45 +258,27 @@ class Agent:
     def _steps(self, task: str, cancel: threading.Event | None = None) -> Iterator[Step]:
         """Yield each Step as soon as it is complete; the last one has ``run_end`` set."""
         try:
-            session = self.open_session(task)
+            writer = StepWriter(self.open_session(task), self.config.generation, cancel)
             if self.config.mode in ("react", "act"):
-                yield from self._react(session, cancel)
-            else:
-                yield from self._answer(session, cancel)
+                yield from self._react(writer)
+            else:  # cot / direct: one step that reasons (cot) and answers
+                yield writer.answer(self.config.mode, self.prompt.answer_prefix)
         except ContextFull as err:
             yield Step(index=0, kind="halt", error=f"The prompt reached the model's context length: {err}",
                        run_end="context_full")
         except Exception as err:  # a failure of the model or a tool's machinery must not end the caller
             yield Step(index=0, kind="halt", error=_explain(err), run_end="error")
 
-    def _generate(self, session, primer: str, stop, cancel, label: str = "primer") -> tuple[Step, str]:
-        """Feed the primer, generate, and return a Step with the generation's figures and the text."""
-        session.feed(primer, "scaffold", label)
-        prompt_segments = [replace(s) for s in session.segments]
-        wrapped = lambda text: _shift(stop(primer + text), len(primer))  # noqa: E731
-        t0 = time.perf_counter()
-        gen = session.generate(stop=wrapped, config=self.config.generation, cancel=cancel)
-        step = Step(index=0, prompt_segments=prompt_segments, primer=primer, completion=gen.text,
-                    token_ids=gen.token_ids, tokens=gen.tokens, logprobs=gen.logprobs, prompt_tokens=gen.prompt_tokens,
-                    reused_tokens=gen.reused_tokens, prefill_tokens=gen.prefill_tokens,
-                    generated_tokens=len(gen.token_ids), draft_tokens=gen.draft_tokens,
-                    accepted_tokens=gen.accepted_tokens, stop=gen.stop, t_prefill=gen.t_prefill, t_decode=gen.t_decode,
-                    t_total=time.perf_counter() - t0)
-        return step, primer + gen.text
-
-    def _react(self, session, cancel) -> Iterator[Step]:
-        cfg = self.config
+    def _react(self, writer: StepWriter) -> Iterator[Step]:
+        """react / act: Thought -> Action -> Observation steps until finish, a repeat or ``max_steps``."""
+        cfg, session = self.config, writer.session
         ctx = ToolContext(corpus=self._corpus_or_none(), retrieval=cfg.retrieval)
         previous: tuple[str, str] | None = None
         seen: list[str] = []  # the run's tool observations, for the verifier
         refused = False  # the verifier refuses at most one finish per run, so every run still ends
         for i in range(1, cfg.max_steps + 1):
-            thought_h, action_h, obs_h = step_labels(self.prompt.style, i)
-            primer = thought_h if cfg.mode == "react" else action_h
-            step, text = self._generate(session, primer, react_stop, cancel)
-            step.index, step.kind = i, cfg.mode
-            parsed, text = self._read(session, step, text, action_h, cancel)
-            if step.stop == "cancelled":
+            step, parsed, text = writer.react(i, cfg.mode, self.prompt.style, self.tools)
+            if step.generation.stop == "cancelled":
                 step.run_end = "cancelled"
                 yield step
                 return
@@ -308,6 +297,7 @@ class Agent:
                 yield step
                 return
             step.observation = _one_line(step.observation or "", cfg.max_observation_chars)
+            obs_h = step_labels(self.prompt.style, i)[2]
             session.feed(f"{'' if text.endswith(chr(10)) else chr(10)}{obs_h} ", "scaffold", "observation header")
             session.feed(step.observation, "observation", f"observation {i}")
             session.feed("\n", "scaffold", "newline")
@@ -315,38 +305,14 @@ class Agent:
                 seen.append(step.observation)
             if repeated:
                 yield step
-                yield self._forced_finish(session, i + 1, cancel)
+                yield writer.forced_finish(i + 1, self.prompt.style)
                 return
             previous = call
             if i == cfg.max_steps:
                 step.run_end = "max_steps"
             yield step
 
-    def _read(self, session, step: Step, text: str, action_h: str, cancel):
-        """Parse the step; label its thought and action segments; ask for the action if it is missing."""
-        i, primer = step.index, step.primer
-        parsed = parse_step(text, self.tools)
-        if parsed.action is None and self.config.mode == "react" and step.stop != "cancelled":
-            # A thought but no action: keep the thought and ask for the action, as the ReAct
-            # paper's own code does ("Thought i: ...\nAction i:").
-            _spans(step, session.label_generated([("thought", f"thought {i}", len(step.completion))]),
-                   step.prompt_tokens, 0)
-            first = len(step.token_ids)
-            text, second_start = self._ask_for_action(session, step, text, action_h, cancel)
-            parsed = parse_step(text, self.tools)
-            step.gen_split = first
-            _spans(step, session.label_generated([("action", f"action {i}", len(step.action_completion))]),
-                   second_start, first)
-        else:
-            split = max(0, parsed.thought_end - len(primer))
-            parts = [("thought", f"thought {i}", split)] if split > 0 else []
-            _spans(step, session.label_generated(parts + [("action", f"action {i}", len(step.completion))]),
-                   step.prompt_tokens, 0)
-        step.thought = parsed.thought if self.config.mode == "react" else None
-        step.action = parsed.action
-        return parsed, text
-
-    def _act(self, parsed, step: Step, ctx: ToolContext, repeated: bool) -> None:
+    def _act(self, parsed: ParsedStep, step: Step, ctx: ToolContext, repeated: bool) -> None:
         """Turn the parsed action into an observation, an answer, or an error the model will see."""
         t0 = time.perf_counter()
         if parsed.error:
@@ -370,72 +336,11 @@ class Agent:
         step.t_tool = time.perf_counter() - t0
         step.t_total += step.t_tool
 
-    def _ask_for_action(self, session, step: Step, text: str, action_h: str, cancel) -> tuple[str, int]:
-        """Feed ``\nAction N:`` after a thought that had no action, generate it, merge it into ``step``.
-
-        Returns the step's text so far and where the second generation began in the sequence."""
-        sep = "" if text.endswith("\n") else "\n"
-        more, _ = self._generate(session, f"{sep}{action_h}", react_stop, cancel, label="action primer")
-        step.action_primer, step.action_completion = more.primer, more.completion
-        for name in ("token_ids", "tokens", "logprobs"):
-            getattr(step, name).extend(getattr(more, name))
-        for name in ("prefill_tokens", "generated_tokens", "draft_tokens", "accepted_tokens", "t_prefill", "t_decode",
-                     "t_total"):
-            setattr(step, name, getattr(step, name) + getattr(more, name))
-        step.stop = more.stop
-        return text + more.primer + more.completion, more.prompt_tokens
-
-    def _forced_finish(self, session, index: int, cancel) -> Step:
-        """After a repeated action: prime ``finish[`` and take what the model writes as the answer."""
-        _, action_h, _ = step_labels(self.prompt.style, index)
-        finish = "Finish[" if self.prompt.style == "numbered" else "finish["
-        stop = lambda text: next((i + (ch == "]") for i, ch in enumerate(text) if ch in "]\n"), None)  # noqa: E731
-        step, text = self._generate(session, f"{action_h} {finish}", stop, cancel)
-        _spans(step, session.label_generated([("answer", f"answer {index}", len(step.completion))]), step.prompt_tokens, 0)
-        step.index, step.kind, step.run_end = index, "forced_finish", "repeated_action"
-        answer = step.completion.split("]")[0].strip()
-        step.action = ToolCall(FINISH, answer, f"{finish}{step.completion}")
-        step.answer = answer or None
-        return step
-
     def _corpus_or_none(self) -> Corpus | None:
         try:
             return self.corpus
         except Exception:  # no demo world available: search reports that there is no corpus
             return None
-
-    def _answer(self, session, cancel) -> Iterator[Step]:
-        """cot / direct: one step that reasons (cot) and answers."""
-        primer = "Thought:" if self.config.mode == "cot" else self.prompt.answer_prefix
-        step, text = self._generate(session, primer, answer_stop, cancel)
-        step.index, step.kind = 1, "answer"
-        thought, answer = parse_answer(text, self.prompt.answer_prefix)
-        if answer is None and self.config.mode == "direct":
-            answer = step.completion.strip().split("\n")[0].strip() or None
-        step.thought, step.answer = thought, answer
-        # The answer part starts at the last "Answer:" line (cot); in direct mode all of it is the answer.
-        lines = list(re.finditer(r"\n[ \t]*(?:final[ \t]+)?answer", step.completion, re.IGNORECASE))
-        where = lines[-1].start() if lines and answer else -1
-        parts = [("thought", "thought 1", where)] if where > 0 else []
-        _spans(step, session.label_generated(parts + [("answer", "answer", len(step.completion))]), step.prompt_tokens, 0)
-        if step.stop == "cancelled":
-            step.run_end = "cancelled"
-        elif answer is None:
-            step.error = f"No answer found: the model did not write '{self.prompt.answer_prefix} ...'."
-            step.run_end = "no_answer"
-        else:
-            step.run_end = "finished"
-        yield step
-
-
-def _spans(step: Step, segments: list, gen_start: int, offset: int) -> None:
-    """Record where each labelled part (thought, action, answer) lies in ``step.token_ids``."""
-    for seg in segments:
-        step.target_spans[seg.kind] = [offset + seg.start - gen_start, offset + seg.end - gen_start]
-
-
-def _shift(cut: int | None, offset: int) -> int | None:
-    return None if cut is None else max(0, cut - offset)
 
 
 def _chat_parts(tokenizer) -> tuple[str, str, str] | None:

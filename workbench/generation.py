@@ -6,6 +6,10 @@ prefills only what was appended since the last one (the observation and the next
 is tokenized once, where it enters, and generated tokens stay as the ids the model chose; nothing
 is re-tokenized. Every span of ids carries a labelled Segment for attribution.
 
+Top to bottom: the settings, the records and the interfaces; then the session, whose ``generate``
+prefills (from the shared prefix in kvcache.py when it can), decodes (picking and drafting with the
+pure functions of sampling.py) and cuts at the stop.
+
     >>> from workbench.testing import tiny_model
     >>> session = DecodeSession(tiny_model())
     >>> _ = session.feed("Question: 2 + 3?\\nThought:", "task", "task")
@@ -18,33 +22,24 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from .errors import ConfigError
-from .types import Segment
+from .kvcache import PREFIX_CACHE, PrefixCache, cache_kwarg, clear_prefix_cache, crop_cache
+from .sampling import draft_from_context, pick_token, sampling_rng, trim_to_cut
+from .types import GenerationStop, Segment, SegmentKind, StepGeneration
 
 if TYPE_CHECKING:
+    import torch
+
     from .models import LoadedModel
 
-__all__ = ["GenerationConfig", "Generation", "Session", "DecodeSession", "NaiveSession", "StopFn", "trim_to_cut",
-           "ContextFull", "clear_prefix_cache", "encode_fed"]
+__all__ = ["GenerationConfig", "Generation", "Session", "LanguageModel", "DecodeSession", "NaiveSession", "StopFn",
+           "trim_to_cut", "ContextFull", "PrefixCache", "PREFIX_CACHE", "clear_prefix_cache", "encode_fed"]
 
 StopFn = Callable[[str], "int | None"]  # generated text -> where to cut it, or None to go on
 _PREFILL_CHUNK = 1024  # tokens per forward pass while prefilling: bounds activation memory
-
-
-def encode_fed(tokenizer, text: str, kind: str = "scaffold", label: str = "") -> list[int]:
-    """The ids of text fed to the model. Only the chat template's own text may hold special tokens.
-
-    Everything else (the task, documents, observations, examples, the prompt's text) is data: a
-    literal ``<|im_end|>`` or ``<|im_start|>system`` in it is split into ordinary tokens, so text
-    from a document or a user cannot close the model's turn or forge a system message.
-    """
-    if not text:
-        return []
-    special = kind == "scaffold" and label == "chat"
-    return tokenizer(text, add_special_tokens=False, split_special_tokens=not special)["input_ids"]
 
 
 class ContextFull(Exception):
@@ -80,86 +75,86 @@ class GenerationConfig:
 
 
 @dataclass
-class Generation:
-    """What one generate call produced and what it cost."""
+class Generation(StepGeneration):
+    """What one generate call produced: the text, and the figures a Step keeps (a StepGeneration)."""
 
-    text: str  # decoded generated ids (after the cut)
-    token_ids: list[int] = field(default_factory=list)
-    tokens: list[str] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)  # log p(token) under the model at temperature 1
-    stop: str = ""  # "stop_string" | "eos" | "max_new_tokens" | "script"
-    prompt_tokens: int = 0  # sequence length when generation started
-    reused_tokens: int = 0  # of those, served from the cache
-    prefill_tokens: int = 0  # of those, computed now
-    t_prefill: float = 0.0
-    t_decode: float = 0.0
-    draft_tokens: int = 0  # tokens proposed from the context (greedy lookahead)
-    accepted_tokens: int = 0  # of those, tokens the model confirmed
+    text: str = ""  # decoded generated ids (after the cut)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.generated_tokens = self.generated_tokens or len(self.token_ids)
+
+    def record(self) -> StepGeneration:
+        """The figures without the text (the text is the Step's ``completion``)."""
+        return StepGeneration(**{f.name: getattr(self, f.name) for f in fields(StepGeneration)})
 
 
 class Session(Protocol):
-    """What the agent needs from a model: feed labelled text, generate, report the segments."""
+    """What the agent needs from a run's sequence: feed labelled text, generate, label what it generated."""
 
     segments: list[Segment]
 
-    def feed(self, text: str, kind: str = "scaffold", label: str = "") -> Segment: ...
+    def feed(self, text: str, kind: SegmentKind = "scaffold", label: str = "") -> Segment: ...
 
     def generate(self, max_new_tokens: int = 128, stop: StopFn | None = None,
-                 config: GenerationConfig | None = None, cancel: "threading.Event | None" = None) -> Generation: ...
+                 config: GenerationConfig | None = None, cancel: threading.Event | None = None) -> Generation: ...
 
-    def label_generated(self, parts: list[tuple[str, str, int]]) -> list[Segment]: ...
+    def label_generated(self, parts: list[tuple[SegmentKind, str, int]]) -> list[Segment]: ...
 
 
-def trim_to_cut(pieces: list[str], cut: int) -> int:
-    """How many generated tokens to keep so the text ends at ``cut``.
+class LanguageModel(Protocol):
+    """What the agent needs of a model: a name, and a new Session for each run (ScriptedModel is one).
 
-    ``pieces[i]`` is the text of the first i+1 tokens decoded together. A token that straddles the
-    cut is kept only if what it adds beyond the cut is whitespace (so ``]\\n`` keeps its bracket).
+    A LoadedModel has no sessions of its own; the agent opens a DecodeSession (or NaiveSession) on
+    it. When a model has them, the agent also reads ``tokenizer`` (its chat template), ``source``
+    (how to load it again) and ``meta`` (defaults it was fine-tuned with).
     """
-    for m, text in enumerate(pieces):
-        if len(text) >= cut:
-            if len(text) == cut or not text[cut:].strip():
-                return m + 1
-            return m
-    return len(pieces)
+
+    name: str
+
+    def new_session(self) -> Session: ...
 
 
-def _cache_kwarg(model) -> str:
-    """transformers 5.2x renamed ``past_key_values`` to ``cache``; use what this version takes."""
-    name = getattr(model, "_workbench_cache_kwarg", None)
-    if name is None:
-        import inspect
+def encode_fed(tokenizer: Any, text: str, kind: str = "scaffold", label: str = "") -> list[int]:
+    """The ids of text fed to the model. Only the chat template's own text may hold special tokens.
 
-        name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-        model._workbench_cache_kwarg = name
-    return name
-
-
-def _crop_cache(cache, keep: int) -> None:
-    """Keep the first ``keep`` positions. A negative argument removes that many from the end in
-    every transformers version (a positive one meant 'keep n' before 5.2x and is refused after)."""
-    remove = cache.get_seq_length() - keep
-    if remove > 0:
-        cache.crop(-remove)
+    Everything else (the task, documents, observations, examples, the prompt's text) is data: a
+    literal ``<|im_end|>`` or ``<|im_start|>system`` in it is split into ordinary tokens, so text
+    from a document or a user cannot close the model's turn or forge a system message.
+    """
+    if not text:
+        return []
+    special = kind == "scaffold" and label == "chat"
+    # A fast tokenizer keeps split_special_tokens as a flag on its shared backend, set by each call: two
+    # threads (two app sessions, or a run and an attribution) encoding at once could each get the other's
+    # setting, so a chat marker would split or a document's marker would not. One encode at a time.
+    with _ENCODE_LOCK:
+        return tokenizer(text, add_special_tokens=False, split_special_tokens=not special)["input_ids"]
 
 
-_PREFIX_CACHE: dict[tuple, object] = {}  # (model id, prefix ids) -> a DynamicCache of that prefix
-_PREFIX_CACHE_SIZE = 4  # prefixes kept per process (each ~40 MB for SmolLM2-135M and a 900-token prompt)
-_PREFIX_LOCK = threading.Lock()
+_ENCODE_LOCK = threading.Lock()
 
 
-def clear_prefix_cache() -> None:
-    """Forget the shared prompt prefixes (frees their memory; the next run recomputes its prefix)."""
-    with _PREFIX_LOCK:
-        _PREFIX_CACHE.clear()
+# ------------------------------------------------------------------- the session
+@dataclass
+class _Decoded:
+    """What the decode loop produced, before the cut at the stop string."""
+
+    ids: list[int] = field(default_factory=list)  # generated ids in order
+    logprobs: list[float] = field(default_factory=list)  # log p of each
+    pieces: list[str] = field(default_factory=list)  # pieces[i]: text of ids[: i + 1] (none for an eos id)
+    reason: GenerationStop = "max_new_tokens"
+    drafted: int = 0  # tokens proposed by lookahead
+    accepted: int = 0  # of those, tokens the model confirmed
 
 
 class DecodeSession:
     """One run's token sequence on a Hugging Face causal LM, with its KV cache kept between steps."""
 
     reuse_cache = True
+    prefix_cache = PREFIX_CACHE
 
-    def __init__(self, lm: "LoadedModel") -> None:
+    def __init__(self, lm: LoadedModel) -> None:
         import torch
 
         self.lm = lm
@@ -167,17 +162,16 @@ class DecodeSession:
         self.ids: list[int] = []
         self.segments: list[Segment] = []
         self._torch = torch
-        self._cache = None
+        self._cache: Any = None  # a DynamicCache of ids[: self._cached]
         self._cached = 0  # how many ids the cache holds
-        self._next_logits = None  # (vocab,) logits after ids[:self._cached], or None
+        self._next_logits: torch.Tensor | None = None  # (vocab,) logits after ids[:self._cached], or None
         self._eos = set(lm.eos_token_ids)
         self._gen_start = 0  # where the last generation's ids begin
-        self._rng = None
-        self._drafted = self._accepted = 0  # lookahead figures of the last generation
+        self._rng: torch.Generator | None = None
         self._shared_prefix = 0  # ids[:n] are a prefix shared with other runs (0: none declared)
 
     # --------------------------------------------------------------- feeding
-    def feed(self, text: str, kind: str = "scaffold", label: str = "") -> Segment:
+    def feed(self, text: str, kind: SegmentKind = "scaffold", label: str = "") -> Segment:
         """Tokenize ``text`` once and append its ids; the model sees them at the next generate."""
         ids = encode_fed(self.tokenizer, text, kind, label)
         seg = Segment(kind, label or kind, text, start=len(self.ids), end=len(self.ids) + len(ids))
@@ -185,7 +179,15 @@ class DecodeSession:
         self.segments.append(seg)
         return seg
 
-    def label_generated(self, parts: list[tuple[str, str, int]]) -> list[Segment]:
+    def mark_shared_prefix(self) -> None:
+        """Declare the ids fed so far a prefix that other runs share (prompt, tools, examples).
+
+        Its keys and values are computed once per process and model and copied into later
+        sessions that start with the same ids, so their first step prefills only the task.
+        """
+        self._shared_prefix = len(self.ids)
+
+    def label_generated(self, parts: list[tuple[SegmentKind, str, int]]) -> list[Segment]:
         """Label the last generation's ids: ``parts`` are (kind, label, end char offset) in order.
 
         Returns the segments made (their token spans index the whole sequence)."""
@@ -205,34 +207,27 @@ class DecodeSession:
             start_tok, start_char = max(start_tok, end_tok), end_char
         return made
 
-    # --------------------------------------------------------------- model calls
-    def _forward(self, ids: list[int], keep: int = 1):
-        """Run ``ids`` through the model on top of the cache; keep the logits of the last one.
+    # --------------------------------------------------------------- generating
+    def generate(self, max_new_tokens: int = 128, stop: StopFn | None = None,
+                 config: GenerationConfig | None = None, cancel: threading.Event | None = None) -> Generation:
+        """Generate until ``stop`` cuts the text, an end-of-sequence id, ``max_new_tokens`` or ``cancel``."""
+        config = config or GenerationConfig(max_new_tokens=max_new_tokens)
+        limit = self._limit(config)
+        prompt_tokens = len(self.ids)
+        t0 = time.perf_counter()
+        with self._torch.inference_mode():
+            reused, prefilled = self._prefill()
+            t1 = time.perf_counter()
+            out = self._decode(limit, stop, config, cancel)
+        return self._finish(out, stop=stop, prompt_tokens=prompt_tokens, reused=reused, prefilled=prefilled,
+                            t_prefill=t1 - t0, t_decode=time.perf_counter() - t1)
 
-        Returns the logits of the last ``keep`` positions, shape (keep, vocab).
-        """
-        torch = self._torch
-        if self._cache is None:
-            from transformers import DynamicCache
-
-            self._cache = DynamicCache(config=self.model.config)
-        rows = None
-        for i in range(0, len(ids), _PREFILL_CHUNK):
-            chunk = torch.tensor([ids[i : i + _PREFILL_CHUNK]], device=self.lm.device)  # (1, chunk)
-            out = self.model(input_ids=chunk, use_cache=True, logits_to_keep=min(keep, chunk.shape[1]),
-                             **{_cache_kwarg(self.model): self._cache})
-            rows = out.logits[0].float()  # (keep, vocab)
-            self._next_logits = rows[-1]  # (vocab,)
-        self._cached += len(ids)
-        return rows
-
-    def mark_shared_prefix(self) -> None:
-        """Declare the ids fed so far a prefix that other runs share (prompt, tools, examples).
-
-        Its keys and values are computed once per process and model and copied into later
-        sessions that start with the same ids, so their first step prefills only the task.
-        """
-        self._shared_prefix = len(self.ids)
+    def _limit(self, config: GenerationConfig) -> int:
+        """Tokens this generation may add: the budget, or what is left of the context."""
+        limit = min(config.max_new_tokens, self.lm.max_length - len(self.ids))
+        if limit <= 0:
+            raise ContextFull(f"The sequence has {len(self.ids)} tokens, the model's limit is {self.lm.max_length}.")
+        return limit
 
     def _prefill(self) -> tuple[int, int]:
         """Bring the cache up to date with ``ids``; returns (reused, prefilled) token counts."""
@@ -247,157 +242,114 @@ class DecodeSession:
         return reused, len(self.ids) - reused
 
     def _restore_prefix(self) -> int:
-        """Start the cache from the shared prefix: copied from the process-wide store, or computed and stored."""
-        import copy
-
+        """Start the cache from the shared prefix: copied from the prefix cache, or computed and stored there."""
         key = (id(self.model), tuple(self.ids[: self._shared_prefix]))
-        with _PREFIX_LOCK:
-            hit = _PREFIX_CACHE.pop(key, None)
-            if hit is not None:
-                _PREFIX_CACHE[key] = hit  # most recently used last
+        hit = self.prefix_cache.get(key)
         if hit is not None:
-            self._cache, self._cached = copy.deepcopy(hit), self._shared_prefix
+            self._cache, self._cached = hit, self._shared_prefix
             return self._shared_prefix
         self._forward(self.ids[: self._shared_prefix])
-        with _PREFIX_LOCK:
-            _PREFIX_CACHE[key] = copy.deepcopy(self._cache)
-            while len(_PREFIX_CACHE) > _PREFIX_CACHE_SIZE:
-                _PREFIX_CACHE.pop(next(iter(_PREFIX_CACHE)))
+        self.prefix_cache.put(key, self._cache)
         return 0
+
+    def _forward(self, ids: list[int], keep: int = 1) -> torch.Tensor:
+        """Run ``ids`` through the model on top of the cache; returns the logits of the last
+        ``keep`` positions, shape (keep, vocab), and keeps the very last as ``_next_logits``."""
+        torch = self._torch
+        if self._cache is None:
+            from transformers import DynamicCache
+
+            self._cache = DynamicCache(config=self.model.config)
+        rows = None
+        for i in range(0, len(ids), _PREFILL_CHUNK):
+            chunk = torch.tensor([ids[i : i + _PREFILL_CHUNK]], device=self.lm.device)  # (1, chunk)
+            out = self.model(input_ids=chunk, use_cache=True, logits_to_keep=min(keep, chunk.shape[1]),
+                             **{cache_kwarg(self.model): self._cache})
+            rows = out.logits[0].float()  # (keep, vocab)
+            self._next_logits = rows[-1]  # (vocab,)
+        self._cached += len(ids)
+        return rows
 
     def _crop(self, n: int) -> None:
         n = max(0, n)
         if self._cache is not None and self._cached > n:
-            _crop_cache(self._cache, n)
+            crop_cache(self._cache, n)
         self._cached = min(self._cached, n)
         self._next_logits = None
 
-    def _pick(self, logits, config: GenerationConfig) -> int:
-        torch = self._torch
-        if config.greedy:
-            return int(torch.argmax(logits))
-        scores = logits / config.temperature
-        if config.top_k:
-            kth = torch.topk(scores, min(config.top_k, scores.numel())).values[-1]
-            scores = scores.masked_fill(scores < kth, float("-inf"))
-        if config.top_p < 1.0:
-            sorted_scores, order = torch.sort(scores, descending=True)
-            cum = torch.softmax(sorted_scores, -1).cumsum(-1)
-            drop = cum - torch.softmax(sorted_scores, -1) > config.top_p  # keep the token that crosses top_p
-            scores = scores.scatter(0, order[drop], float("-inf"))
-        if self._rng is None:
-            self._rng = torch.Generator(device=logits.device)
-            self._rng.manual_seed(config.seed if config.seed is not None else int(time.time_ns() % 2**31))
-        return int(torch.multinomial(torch.softmax(scores, -1), 1, generator=self._rng))
-
-    def generate(self, max_new_tokens: int = 128, stop: StopFn | None = None,
-                 config: GenerationConfig | None = None, cancel: "threading.Event | None" = None) -> Generation:
-        """Generate until ``stop`` cuts the text, an end-of-sequence id, ``max_new_tokens`` or ``cancel``."""
-        torch = self._torch
-        config = config or GenerationConfig(max_new_tokens=max_new_tokens)
-        limit = min(config.max_new_tokens, self.lm.max_length - len(self.ids))
-        if limit <= 0:
-            raise ContextFull(f"The sequence has {len(self.ids)} tokens, the model's limit is {self.lm.max_length}.")
-        prompt_tokens = len(self.ids)
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            reused, prefilled = self._prefill()
-            t1 = time.perf_counter()
-            gen, logprobs, pieces, reason = self._decode(limit, stop, config, cancel)
-        t2 = time.perf_counter()
-        return self._finish(gen, logprobs, pieces, reason, stop, prompt_tokens, reused, prefilled, t1 - t0, t2 - t1)
-
-    def _decode(self, limit: int, stop: StopFn | None, config: GenerationConfig, cancel=None):
+    def _decode(self, limit: int, stop: StopFn | None, config: GenerationConfig,
+                cancel: threading.Event | None) -> _Decoded:
         """The decode loop. Greedy decoding drafts from the context (prompt lookup) and verifies the
         draft in one forward pass; only tokens the model itself would pick greedily are kept, so the
         output is the same as one-token-at-a-time decoding, in fewer passes."""
         torch = self._torch
-        gen: list[int] = []
-        logprobs: list[float] = []
-        pieces: list[str] = []
+        out = _Decoded()
         self._gen_start = len(self.ids)
-        self._drafted = self._accepted = 0
-
-        def accept(token: int, logits) -> str | None:
-            """Append one token; returns why generation ends here, or None to go on."""
-            logprobs.append(float(torch.log_softmax(logits, -1)[token]))
-            gen.append(token)
-            self.ids.append(token)
-            if token in self._eos:
-                return "eos"
-            pieces.append(self.tokenizer.decode(gen))
-            if stop is not None and stop(pieces[-1]) is not None:
-                return "stop_string"
-            return "max_new_tokens" if len(gen) >= limit else None
-
+        if not config.greedy and self._rng is None:
+            self._rng = sampling_rng(config.seed, self._next_logits.device)
         lookahead = config.lookahead if config.greedy else 0
         while True:
             if cancel is not None and cancel.is_set():
-                return gen, logprobs, pieces, "cancelled"
-            token = self._pick(self._next_logits, config)
-            reason = accept(token, self._next_logits)
+                out.reason = "cancelled"
+                return out
+            token = pick_token(self._next_logits, config, self._rng)
+            reason = self._accept(out, token, self._next_logits, stop, limit)
             if reason:
-                return gen, logprobs, pieces, reason
-            draft = self._draft(min(lookahead, limit - len(gen))) if lookahead else []
+                out.reason = reason
+                return out
+            draft = draft_from_context(self.ids, min(lookahead, limit - len(out.ids))) if lookahead else []
             if not draft:
                 self._forward([token])
                 continue
             base = self._cached  # the cache holds ids[:base]; ids[base] is ``token``
             rows = self._forward([token, *draft], keep=len(draft) + 1)  # (1 + len(draft), vocab)
-            self._drafted += len(draft)
+            out.drafted += len(draft)
             n_ok = 0
             for i, proposed in enumerate(draft):
                 if int(torch.argmax(rows[i])) != proposed:
                     break
                 n_ok += 1
-                reason = accept(proposed, rows[i])
+                reason = self._accept(out, proposed, rows[i], stop, limit)
                 if reason:
                     break
-            self._accepted += n_ok
-            _crop_cache(self._cache, base + 1 + n_ok)  # drop the keys / values of rejected draft tokens
+            out.accepted += n_ok
+            crop_cache(self._cache, base + 1 + n_ok)  # drop the keys / values of rejected draft tokens
             self._cached = base + 1 + n_ok
             self._next_logits = rows[n_ok]
             if reason:
-                return gen, logprobs, pieces, reason
+                out.reason = reason
+                return out
 
-    def _draft(self, n: int) -> list[int]:
-        """Up to ``n`` ids that followed the latest earlier occurrence of the last 3 (else 2) ids."""
-        ids = self.ids
-        if n <= 0:
-            return []
-        for size in (3, 2):
-            if len(ids) <= size:
-                continue
-            tail, last = ids[-size:], ids[-1]
-            for end in range(len(ids) - 2, size - 2, -1):  # end: index of a candidate match's last id
-                if ids[end] == last and ids[end - size + 1 : end + 1] == tail:
-                    follow = ids[end + 1 : end + 1 + n]
-                    if follow:
-                        return follow
-        return []
+    def _accept(self, out: _Decoded, token: int, logits: torch.Tensor, stop: StopFn | None,
+                limit: int) -> GenerationStop | None:
+        """Append one token chosen from ``logits`` (vocab,); returns why generation ends here, or None."""
+        out.logprobs.append(float(self._torch.log_softmax(logits, -1)[token]))
+        out.ids.append(token)
+        self.ids.append(token)
+        if token in self._eos:
+            return "eos"
+        out.pieces.append(self.tokenizer.decode(out.ids))
+        if stop is not None and stop(out.pieces[-1]) is not None:
+            return "stop_string"
+        return "max_new_tokens" if len(out.ids) >= limit else None
 
-    def _finish(self, gen, logprobs, pieces, reason, stop, prompt_tokens, reused, prefilled, t_prefill, t_decode):
-        keep = len(gen)
-        if reason == "eos":
+    def _finish(self, out: _Decoded, *, stop: StopFn | None, prompt_tokens: int, reused: int, prefilled: int,
+                t_prefill: float, t_decode: float) -> Generation:
+        """Cut the generated ids where the text ends (an eos id or the stop string goes), drop the
+        rest from the sequence and the cache, and report the generation."""
+        keep = len(out.ids)
+        if out.reason == "eos":
             keep -= 1  # the end-of-sequence id ends the step; it does not stay in the context
-        elif reason == "stop_string" and stop is not None:
-            keep = trim_to_cut(pieces, stop(pieces[-1]))  # type: ignore[arg-type]
+        elif out.reason == "stop_string" and stop is not None:
+            keep = trim_to_cut(out.pieces, stop(out.pieces[-1]))  # type: ignore[arg-type]
         del self.ids[self._gen_start + keep :]
         self._crop(min(self._cached, len(self.ids)))
-        kept = gen[:keep]
+        kept = out.ids[:keep]
         return Generation(
-            text=self.tokenizer.decode(kept),
-            token_ids=kept,
-            tokens=[self.tokenizer.decode([t]) for t in kept],
-            logprobs=logprobs[:keep],
-            stop=reason,
-            prompt_tokens=prompt_tokens,
-            reused_tokens=reused,
-            prefill_tokens=prefilled,
-            t_prefill=t_prefill,
-            t_decode=t_decode,
-            draft_tokens=self._drafted,
-            accepted_tokens=self._accepted,
+            text=self.tokenizer.decode(kept), token_ids=kept, tokens=[self.tokenizer.decode([t]) for t in kept],
+            logprobs=out.logprobs[:keep], stop=out.reason, prompt_tokens=prompt_tokens, reused_tokens=reused,
+            prefill_tokens=prefilled, t_prefill=t_prefill, t_decode=t_decode, draft_tokens=out.drafted,
+            accepted_tokens=out.accepted,
         )
 
 
@@ -410,16 +362,14 @@ class NaiveSession(DecodeSession):
     reuse_cache = False
 
     def generate(self, max_new_tokens: int = 128, stop: StopFn | None = None,
-                 config: GenerationConfig | None = None, cancel=None) -> Generation:
+                 config: GenerationConfig | None = None, cancel: threading.Event | None = None) -> Generation:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         config = config or GenerationConfig(max_new_tokens=max_new_tokens)
         if not config.greedy:
             raise ConfigError("NaiveSession is a greedy baseline; use DecodeSession to sample.")
-        limit = min(config.max_new_tokens, self.lm.max_length - len(self.ids))
-        if limit <= 0:
-            raise ContextFull(f"The sequence has {len(self.ids)} tokens, the model's limit is {self.lm.max_length}.")
+        limit = self._limit(config)
         start = len(self.ids)
         tokenizer = self.tokenizer
 
@@ -430,7 +380,7 @@ class NaiveSession(DecodeSession):
 
         t0 = time.perf_counter()
         with torch.inference_mode():
-            out = self.model.generate(
+            result = self.model.generate(
                 input_ids=torch.tensor([self.ids], device=self.lm.device),
                 attention_mask=torch.ones(1, start, dtype=torch.long, device=self.lm.device),
                 max_new_tokens=limit, do_sample=False, stopping_criteria=StoppingCriteriaList([_Stop()]),
@@ -438,15 +388,15 @@ class NaiveSession(DecodeSession):
                 eos_token_id=list(self._eos) or None,
             )
         elapsed = time.perf_counter() - t0
-        gen = out.sequences[0, start:].tolist()
-        logprobs = [float(torch.log_softmax(s[0].float(), -1)[t]) for s, t in zip(out.scores, gen)]
+        gen = result.sequences[0, start:].tolist()
+        out = _Decoded(ids=gen, logprobs=[float(torch.log_softmax(s[0].float(), -1)[t]) for s, t in zip(result.scores, gen)],
+                       pieces=[tokenizer.decode(gen[: i + 1]) for i in range(len(gen))])
         self._gen_start = start
         self.ids.extend(gen)
-        reason = "max_new_tokens"
-        pieces = [tokenizer.decode(gen[: i + 1]) for i in range(len(gen))]
         if gen and gen[-1] in self._eos:
-            reason, pieces = "eos", pieces[:-1]
-        elif pieces and stop is not None and stop(pieces[-1]) is not None:
-            reason = "stop_string"
+            out.reason, out.pieces = "eos", out.pieces[:-1]
+        elif out.pieces and stop is not None and stop(out.pieces[-1]) is not None:
+            out.reason = "stop_string"
         self._cached, self._next_logits = 0, None
-        return self._finish(gen, logprobs, pieces, reason, stop, start, 0, start, 0.0, elapsed)
+        return self._finish(out, stop=stop, prompt_tokens=start, reused=0, prefilled=start, t_prefill=0.0,
+                            t_decode=elapsed)

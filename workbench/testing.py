@@ -12,11 +12,13 @@ real model uses, so the agent, the store and the app can be tested exactly and i
 from __future__ import annotations
 
 import re
+import threading
 from typing import Callable, Iterable
 
-from .generation import Generation, GenerationConfig, StopFn, trim_to_cut
+from .generation import Generation, GenerationConfig, StopFn
 from .models import tiny_model
-from .types import Segment
+from .sampling import trim_to_cut
+from .types import Segment, SegmentKind
 
 __all__ = ["ScriptedModel", "ScriptedSession", "tiny_model", "free_port"]
 
@@ -24,7 +26,9 @@ _PIECE = re.compile(r"\s*\S+|\s+")
 
 
 class ScriptedSession:
-    """A Session whose generate returns the next scripted completion (cut at the stop condition)."""
+    """A Session whose generate returns the next scripted completion (cut at the stop condition).
+
+    Its "tokens" are whitespace-led words; their ids are hashes and their log-probs 0."""
 
     def __init__(self, model: "ScriptedModel") -> None:
         self.model = model
@@ -33,7 +37,7 @@ class ScriptedSession:
         self._gen_start = 0
         self._last: list[str] = []
 
-    def feed(self, text: str, kind: str = "scaffold", label: str = "") -> Segment:
+    def feed(self, text: str, kind: SegmentKind = "scaffold", label: str = "") -> Segment:
         pieces = _PIECE.findall(text)
         seg = Segment(kind, label or kind, text, self.n_tokens, self.n_tokens + len(pieces))
         self.n_tokens += len(pieces)
@@ -41,7 +45,7 @@ class ScriptedSession:
         return seg
 
     def generate(self, max_new_tokens: int = 128, stop: StopFn | None = None,
-                 config: GenerationConfig | None = None, cancel=None) -> Generation:
+                 config: GenerationConfig | None = None, cancel: threading.Event | None = None) -> Generation:
         config = config or GenerationConfig(max_new_tokens=max_new_tokens)
         if cancel is not None and cancel.is_set():
             return Generation(text="", stop="cancelled", prompt_tokens=self.n_tokens)
@@ -61,7 +65,7 @@ class ScriptedSession:
         return Generation(text="".join(tokens), token_ids=ids, tokens=tokens, logprobs=[0.0] * len(tokens),
                           stop=reason, prompt_tokens=prompt_tokens, reused_tokens=prompt_tokens)
 
-    def label_generated(self, parts: list[tuple[str, str, int]]) -> list[Segment]:
+    def label_generated(self, parts: list[tuple[SegmentKind, str, int]]) -> list[Segment]:
         text = "".join(self._last)
         start_char, start_tok = 0, self._gen_start
         made: list[Segment] = []
@@ -76,7 +80,7 @@ class ScriptedSession:
 
 
 class ScriptedModel:
-    """A stand-in model that replays ``completions`` in order, one per generate call.
+    """A stand-in model (a LanguageModel) that replays ``completions`` in order, one per generate call.
 
     ``completions`` may instead be a function of the prompt so far that returns the completion,
     for tests that need answers depending on the task (evaluation, concurrency). When a list runs

@@ -15,15 +15,16 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:  # pandas is imported only when a table is asked for
     import pandas as pd
 
-__all__ = ["Segment", "ToolCall", "Step", "Trace", "GoldStep", "Task", "SEGMENT_KINDS", "STOP_REASONS", "TASK_TYPES", "FEVER_LABELS"]
+__all__ = ["Segment", "ToolCall", "StepGeneration", "Step", "Trace", "GoldStep", "Task", "SegmentKind", "StepKind",
+           "GenerationStop", "RunEnd", "ErrorKind", "SEGMENT_KINDS", "STOP_REASONS", "TASK_TYPES", "FEVER_LABELS"]
 
 # What a piece of the prompt is. Attribution groups scores by these kinds.
-SEGMENT_KINDS = (
+SegmentKind = Literal[
     "scaffold",  # template glue: chat markers, headers, "Question:", step primers
     "instruction",  # the system instruction
     "tools",  # the tool descriptions
@@ -33,10 +34,11 @@ SEGMENT_KINDS = (
     "action",  # an action the model wrote at an earlier step
     "observation",  # what a tool returned
     "answer",  # an answer the model wrote (cot / direct modes)
-)
+]
+SEGMENT_KINDS: tuple[SegmentKind, ...] = get_args(SegmentKind)
 
-# Why a run ended.
-STOP_REASONS = (
+# Why a run ended (Trace.stop_reason, and Step.run_end on the run's last step).
+RunEnd = Literal[
     "finished",  # the model called finish / wrote an answer
     "max_steps",  # the step budget ran out
     "repeated_action",  # the same action twice in a row: the agent forced a finish
@@ -44,7 +46,33 @@ STOP_REASONS = (
     "no_answer",  # cot / direct: the model wrote no answer
     "cancelled",  # the caller stopped the run
     "error",  # something outside the model failed (recorded on the last step)
-)
+]
+STOP_REASONS: tuple[RunEnd, ...] = get_args(RunEnd)
+
+# What a step is.
+StepKind = Literal[
+    "react",  # Thought -> Action -> Observation
+    "act",  # Action -> Observation, no thought
+    "answer",  # cot / direct: one step that answers
+    "forced_finish",  # after a repeated action: the agent primed finish[ and took the answer
+    "halt",  # no generation: the run could not go on (context full, an internal error)
+]
+
+# Why one generation stopped.
+GenerationStop = Literal[
+    "stop_string",  # the stop function cut the text
+    "eos",  # the model wrote an end-of-sequence id
+    "max_new_tokens",  # the token budget (or the context) ran out
+    "cancelled",  # the caller stopped it
+    "script",  # a ScriptedModel's completion ran out
+]
+
+# What kind of failure the model caused in a step.
+ErrorKind = Literal[
+    "invalid_action",  # unreadable, unknown or empty action
+    "tool",  # a tool failed
+    "repeat",  # the same action again
+]
 
 
 @dataclass
@@ -55,7 +83,7 @@ class Segment:
     the token ids fed to the model (end exclusive); they are -1 when no tokenizer was involved.
     """
 
-    kind: str  # one of SEGMENT_KINDS
+    kind: SegmentKind
     label: str  # human label, unique within a prompt: "example 2", "observation 3"
     text: str  # the exact text of this piece
     start: int = -1  # first token index in the prompt ids
@@ -83,15 +111,67 @@ class ToolCall:
 
 
 @dataclass
+class StepGeneration:
+    """What the model generated in one step and what it cost: ids, log-probs, token counts, timings.
+
+    When the agent asks for a missing action, the step's two generations become one record with
+    :meth:`merged`. Timings are in seconds; token counts are for the model's ids.
+    """
+
+    token_ids: list[int] = field(default_factory=list)  # generated ids, exactly as decoded
+    tokens: list[str] = field(default_factory=list)  # each generated id as text
+    logprobs: list[float] = field(default_factory=list)  # log p of each generated id (temperature 1)
+    prompt_tokens: int = 0  # tokens in the context when generation started
+    reused_tokens: int = 0  # of those, tokens whose keys / values came from the cache
+    prefill_tokens: int = 0  # of those, tokens computed at this step
+    generated_tokens: int = 0  # ids generated (len(token_ids) for the agent's steps)
+    draft_tokens: int = 0  # greedy lookahead: tokens proposed from the context
+    accepted_tokens: int = 0  # of those, tokens the model confirmed (each saved a forward pass)
+    stop: GenerationStop | Literal[""] = ""  # why generation stopped ("" when there was none)
+    t_prefill: float = 0.0  # seconds spent computing the prompt's keys / values
+    t_decode: float = 0.0  # seconds spent generating
+
+    def __post_init__(self) -> None:
+        if len(self.token_ids) != len(self.logprobs) and self.logprobs:
+            raise ValueError(
+                f"{len(self.token_ids)} token ids but {len(self.logprobs)} log-probabilities; "
+                "there must be one per generated token."
+            )
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.generated_tokens / self.t_decode if self.t_decode > 0 else 0.0
+
+    def merged(self, then: StepGeneration) -> StepGeneration:
+        """This generation followed by ``then`` in the same sequence, as one record.
+
+        Ids, tokens and log-probs are concatenated; work done (prefill, generated, drafted,
+        accepted, time) adds up; the prompt it started from is this one's; it stopped as ``then`` did.
+        """
+        return StepGeneration(
+            token_ids=self.token_ids + then.token_ids, tokens=self.tokens + then.tokens,
+            logprobs=self.logprobs + then.logprobs, prompt_tokens=self.prompt_tokens,
+            reused_tokens=self.reused_tokens, prefill_tokens=self.prefill_tokens + then.prefill_tokens,
+            generated_tokens=self.generated_tokens + then.generated_tokens,
+            draft_tokens=self.draft_tokens + then.draft_tokens, accepted_tokens=self.accepted_tokens + then.accepted_tokens,
+            stop=then.stop, t_prefill=self.t_prefill + then.t_prefill, t_decode=self.t_decode + then.t_decode,
+        )
+
+
+# The keys of StepGeneration, which traces written before it existed kept flat on the step.
+_GENERATION_KEYS = tuple(f.name for f in fields(StepGeneration))
+
+
+@dataclass
 class Step:
     """One Thought -> Action -> Observation step (or one answer in cot / direct modes).
 
     A failure the model caused (no action, an unknown tool, a tool that raised) is the ``error``
-    field; the run goes on. Timings are in seconds; token counts are for the model's ids.
+    field; the run goes on. What the model generated and what that cost is ``generation``.
     """
 
     index: int  # 1-based step number
-    kind: str = "react"  # "react" | "act" | "answer" | "forced_finish" | "halt" (no generation)
+    kind: StepKind = "react"
     prompt_segments: list[Segment] = field(default_factory=list)  # the exact prompt of this step
     primer: str = ""  # text the agent fed right before generating ("Thought 2:")
     completion: str = ""  # the raw text the model generated, cut at the stop string
@@ -102,33 +182,15 @@ class Step:
     observation: str | None = None
     opened: str | None = None  # the title of the article a search opened (for supporting-fact recall)
     error: str | None = None  # what went wrong, as shown to the model
-    error_kind: str = ""  # "invalid_action" (unreadable / unknown / empty) | "tool" (a tool failed) | "repeat"
+    error_kind: ErrorKind | Literal[""] = ""  # set with error
     answer: str | None = None  # set when this step finishes the run
-    token_ids: list[int] = field(default_factory=list)  # generated ids, exactly as decoded
-    target_spans: dict[str, list[int]] = field(default_factory=dict)  # "thought" / "action" / "answer" -> [a, b) in token_ids
+    generation: StepGeneration = field(default_factory=StepGeneration)  # ids, log-probs, token counts, timings
+    target_spans: dict[str, list[int]] = field(default_factory=dict)  # "thought" / "action" / "answer" -> [a, b) in generation.token_ids
     gen_split: int = -1  # when the agent asked for the action: ids of the first generation (the rest came after action_primer)
-    tokens: list[str] = field(default_factory=list)  # each generated id as text
-    logprobs: list[float] = field(default_factory=list)  # log p of each generated id
-    prompt_tokens: int = 0  # tokens in the context when generation started
-    reused_tokens: int = 0  # of those, tokens whose keys / values came from the cache
-    prefill_tokens: int = 0  # of those, tokens computed at this step
-    generated_tokens: int = 0
-    draft_tokens: int = 0  # greedy lookahead: tokens proposed from the context
-    accepted_tokens: int = 0  # of those, tokens the model confirmed (each saved a forward pass)
-    stop: str = ""  # why generation stopped: "stop_string" | "eos" | "max_new_tokens" | "cancelled" | "script"
-    run_end: str = ""  # set on the last step of a run: why the run ended (one of STOP_REASONS)
-    t_prefill: float = 0.0
-    t_decode: float = 0.0
-    t_tool: float = 0.0
-    t_total: float = 0.0
+    run_end: RunEnd | Literal[""] = ""  # set on the last step of a run: why the run ended
+    t_tool: float = 0.0  # seconds the tool took
+    t_total: float = 0.0  # seconds of the whole step: generation(s) and tool (the step's wall time, so not in generation)
     verifier_score: float | None = None  # with an answer verifier: its best support for this step's finish answer
-
-    def __post_init__(self) -> None:
-        if len(self.token_ids) != len(self.logprobs) and self.logprobs:
-            raise ValueError(
-                f"Step {self.index}: {len(self.token_ids)} token ids but {len(self.logprobs)} "
-                "log-probabilities; there must be one per generated token."
-            )
 
     @property
     def prompt(self) -> str:
@@ -144,16 +206,18 @@ class Step:
     def finished(self) -> bool:
         return self.answer is not None
 
-    @property
-    def tokens_per_second(self) -> float:
-        return self.generated_tokens / self.t_decode if self.t_decode > 0 else 0.0
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Step":
+        """A Step from its dict; a step saved with the generation figures flat on it (before
+        StepGeneration) loads with them moved into ``generation``."""
+        generation = data.get("generation")
+        if not isinstance(generation, dict):
+            generation = {k: data[k] for k in _GENERATION_KEYS if k in data}
         data = _known(cls, data)
+        data["generation"] = StepGeneration(**_known(StepGeneration, generation))
         data["prompt_segments"] = [Segment(**_known(Segment, s)) for s in data.get("prompt_segments", [])]
         if data.get("action") is not None:
             data["action"] = ToolCall(**_known(ToolCall, data["action"]))
@@ -171,7 +235,7 @@ class Trace:
     mode: str = "react"
     steps: list[Step] = field(default_factory=list)
     answer: str | None = None
-    stop_reason: str = ""  # one of STOP_REASONS once the run has ended
+    stop_reason: RunEnd | Literal[""] = ""  # set once the run has ended
     model: str = ""  # the model's name as loaded
     prompt_name: str = ""  # the preset or version name
     prompt_hash: str = ""  # sha256 of the prompt template data (its version)
@@ -189,7 +253,7 @@ class Trace:
 
     @property
     def generated_tokens(self) -> int:
-        return sum(s.generated_tokens for s in self.steps)
+        return sum(s.generation.generated_tokens for s in self.steps)
 
     @property
     def n_errors(self) -> int:
@@ -233,6 +297,7 @@ class Trace:
 
 def _step_row(s: Step) -> dict[str, Any]:
     """One row of the step table."""
+    g = s.generation
     return {
         "step": s.index,
         "kind": s.kind,
@@ -241,17 +306,17 @@ def _step_row(s: Step) -> dict[str, Any]:
         "observation": s.observation or "",
         "answer": s.answer or "",
         "error": s.error or "",
-        "prompt_tokens": s.prompt_tokens,
-        "reused_tokens": s.reused_tokens,
-        "prefill_tokens": s.prefill_tokens,
-        "generated_tokens": s.generated_tokens,
-        "lookahead_accepted": s.accepted_tokens,
-        "t_prefill_s": round(s.t_prefill, 4),
-        "t_decode_s": round(s.t_decode, 4),
+        "prompt_tokens": g.prompt_tokens,
+        "reused_tokens": g.reused_tokens,
+        "prefill_tokens": g.prefill_tokens,
+        "generated_tokens": g.generated_tokens,
+        "lookahead_accepted": g.accepted_tokens,
+        "t_prefill_s": round(g.t_prefill, 4),
+        "t_decode_s": round(g.t_decode, 4),
         "t_tool_s": round(s.t_tool, 4),
         "t_total_s": round(s.t_total, 4),
-        "tokens_per_s": round(s.tokens_per_second, 1),
-        "mean_logprob": round(sum(s.logprobs) / len(s.logprobs), 4) if s.logprobs else None,
+        "tokens_per_s": round(g.tokens_per_second, 1),
+        "mean_logprob": round(sum(g.logprobs) / len(g.logprobs), 4) if g.logprobs else None,
     }
 
 
