@@ -6,30 +6,16 @@ import urllib.request
 import pytest
 
 from workbench.app import build_app
-from workbench.app.render import CSS, prompt_html, step_html, timeline_html
+from workbench.app.render import prompt_html, step_html, timeline_html
 from workbench.store import Store
 from workbench.types import Segment, Step, ToolCall, Trace
-from workbench.testing import free_port
 
 
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    store = Store(tmp_path_factory.mktemp("app") / "runs.db")
-    demo = build_app(model="tiny", store=store)
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
-    yield demo, f"http://127.0.0.1:{port}/", store
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def client(served):
-    from gradio_client import Client
-
-    return Client(served[1], verbose=False)
+def served(serve_app):
+    return serve_app("app", concurrency=4)
 
 
 def test_run_endpoint_streams_a_run_and_stores_it(served, client):
@@ -72,7 +58,10 @@ def test_inspect_step_shows_the_exact_prompt(served, client):
 
     html, raw, tokens, fig = inspect_step(trace.to_dict(), "2")
     assert "example 1" in html and "observation 1" in html
-    assert raw.startswith("[primer] Thought:") and fig is not None
+    assert raw.startswith("[primer] Thought:")
+    (bars,) = fig.data  # one bar per generated token, in order, at the probability the model gave it
+    assert fig.layout.title.text.startswith("Step 2:") and bars.type == "bar" and len(bars.x) == len(bars.y) > 0
+    assert [x.split(":")[0] for x in bars.x] == [str(i) for i in range(len(bars.x))] and all(0 < p <= 1 for p in bars.y)
 
 
 def test_file_route_refuses_paths_outside_the_app(served):
@@ -110,7 +99,7 @@ def test_preload_warms_the_model_and_the_shared_prompt_prefix(tmp_path):
 
     generation.clear_prefix_cache()
     demo = build_app(model="tiny", store=Store(tmp_path / "runs.db"), preload=True)
-    assert len(generation._PREFIX_CACHE) == 1
+    assert len(generation.PREFIX_CACHE) == 1
     assert demo.workbench_context.models.get("tiny").name == "tiny-random-0"
 
 
@@ -164,3 +153,41 @@ def test_attribution_errors_are_shown_not_raised(served, client):
         client.predict("", "1", "action", "feature_ablation", "segment", [], 8, 16, api_name="/attribute")
     with pytest.raises(AppError, match="No run with id"):
         client.predict("nope", api_name="/attribution_steps")
+
+
+def test_the_wiring_helpers_show_errors_pick_rows_and_name_parameters():
+    import inspect
+
+    import gradio as gr
+    import pandas as pd
+
+    from workbench.app.wiring import api_params, guard, pick_row
+    from workbench.errors import InputError
+
+    @guard
+    def handler(run_id, step=1):
+        if run_id == "gr":
+            raise gr.Error("Pick a step.")
+        raise InputError("No run with id 'x'.")
+
+    with pytest.raises(gr.Error, match="No run with id 'x'") as info:
+        handler("x")
+    assert isinstance(info.value.__cause__, InputError)
+    with pytest.raises(gr.Error, match="Pick a step") as info:
+        handler("gr")
+    assert info.value.__cause__ is None  # a gr.Error passes as it is
+    assert list(inspect.signature(handler).parameters) == ["run_id", "step"]
+
+    @guard
+    def stream(n):
+        yield n
+        raise ValueError("late")
+
+    assert inspect.isgeneratorfunction(stream)  # gradio streams only generator functions
+    with pytest.raises(gr.Error, match="ValueError: late"):
+        list(stream(1))
+    table = pd.DataFrame({"id": ["a", "b"], "trace": ["t1", "t2"]})
+    assert pick_row("trace")(table, gr.SelectData(None, {"index": [1, 0], "value": "b"})) == "t2"
+    assert pick_row("id")(table, gr.SelectData(None, {"index": [5, 0], "value": ""})) == ""
+    named = api_params("task", "steps")(lambda *values: values)
+    assert list(inspect.signature(named).parameters) == ["task", "steps"] and named(1, 2) == (1, 2)

@@ -145,6 +145,22 @@ def test_export_csv_and_json(tmp_path, suite, answers, store):
     assert data["aggregate"][0]["success"] == 1.0 and len(data["rows"]) == 5
 
 
+def test_compare_results_puts_two_stored_evaluations_side_by_side(suite, answers, store):
+    from workbench.evaluation import compare_results, stored_aggregate
+
+    right = evaluate(suite, ["direct", "cot"], oracle(answers), store=store)
+    wrong = evaluate(suite, ["direct"], oracle(answers, wrong=True), store=store)
+    table = compare_results(store, right.run_id, wrong.run_id)
+    a, b = f"success ({right.run_id[-6:]})", f"success ({wrong.run_id[-6:]})"
+    assert sorted(table["mode"]) == ["cot", "direct"]
+    by_mode = table.set_index("mode")
+    assert by_mode.loc["direct", a] == 1.0 and by_mode.loc["direct", b] == 0.0
+    assert by_mode.loc["cot", a] == 1.0 and by_mode.loc["cot", b] != by_mode.loc["cot", b]  # only one ran cot: NaN
+    assert stored_aggregate(store, wrong.run_id)["success"].tolist() == [0.0]
+    with pytest.raises(InputError, match="Pick two evaluations to compare"):
+        compare_results(store, right.run_id, "")
+
+
 def test_fever_suites_score_label_accuracy(store):
     suite = load_suite("demo-fever:test", limit=6)
     labels = {t.question: t.answer for t in suite.tasks}

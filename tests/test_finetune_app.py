@@ -8,11 +8,8 @@ import time
 
 import pytest
 
-from workbench.app import build_app
 from workbench.app.finetune_tab import FORM_FIELDS, export_runs, jobs_table, poll_job, preview_html
-from workbench.app.render import CSS
 from workbench.finetune import FineTuneConfig
-from workbench.store import Store
 from workbench.testing import free_port
 
 pytest.importorskip("peft")
@@ -29,14 +26,8 @@ def form(**over):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    store = Store(tmp_path_factory.mktemp("ftapp") / "runs.db")
-    demo = build_app(model="tiny", store=store)
-    demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
-    yield demo, f"http://127.0.0.1:{port}/", store
-    demo.close()
+def served(serve_app):
+    return serve_app("ftapp")  # Gradio's default queue: one event at a time
 
 
 def _wait_done(ctx, job_id, timeout=300):
@@ -71,7 +62,7 @@ def test_launch_through_the_server_then_curves_and_a_new_model_choice(served):
     assert ctx.models.spec(label) == adapter
     assert ctx.models.get(label).meta["agent_defaults"]["n_examples"] == 0  # and it loads
     assert job_id in set(jobs_table(ctx)["id"])
-    assert "fine-tune" in log or "process" in log
+    assert "base model tiny-random-3" in log and "fine-tune: 100%" in log  # the worker's model line and its bar
 
 
 def test_a_bad_setting_is_an_error_and_the_app_keeps_serving(served):
@@ -108,7 +99,7 @@ def test_preview_and_export(served):
     assert "thought</b> (reasoning loss)" in html and "background:#c7e9c0" in html
     store.save_trace(Agent(ScriptedModel(["Thought: 5.\nAction: finish[5]"])).run("2+3?"))
     path, message = export_runs(ctx)
-    assert "Wrote 1 trajectories" in message or "Wrote" in message
+    assert message.startswith("Wrote 1 trajectories") and path in message
     from workbench.finetune import load_trajectories
 
     assert load_trajectories(path)[0].question == "2+3?"

@@ -78,6 +78,15 @@ def test_tiny_spec_and_determinism():
         assert (p == q).all()
 
 
+def test_is_finetune_folder_knows_an_adapter_folder_from_a_model(tmp_path, saved_folder):
+    from workbench.models import is_finetune_folder
+
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "workbench.json").write_text("{}")
+    assert is_finetune_folder(tmp_path / "adapter") and is_finetune_folder(str(tmp_path / "adapter"))
+    assert not any(is_finetune_folder(x) for x in (saved_folder, None, "", "embedded", "tiny", tmp_path / "none"))
+
+
 def test_the_embedded_gguf_is_found_without_importing_its_package():
     import sys
 

@@ -165,3 +165,29 @@ def test_comparing_a_version_with_itself_keeps_two_columns(corpus):
                       corpus=corpus, max_steps=1)
     assert cmp.labels[0].startswith("A: ") and cmp.labels[1].startswith("B: ")
     assert set(cmp.labels) <= set(cmp.attribution.columns)
+
+
+def test_one_resolver_reads_every_form_of_prompt_reference(store, tmp_path):
+    from workbench.errors import InputError
+    from workbench.prompt_lab import resolve_prompt_ref, saved_version_id
+
+    v = save_version(store, load_prompt("react").with_examples(1), "short", note="one example")
+    label = f"saved: short · {v.id} · one example"
+    for ref in (f"saved:{v.id}", label, v.id, "short", "saved:short", f"  {v.id} "):
+        prompt, vid = resolve_prompt_ref(store, ref)
+        assert vid == v.id and len(prompt.examples) == 1, ref
+    assert saved_version_id(store, label) == v.id and saved_version_id(store, "short") == "short"
+    for ref in ("react", "preset:cot", "preset: cot"):
+        prompt, vid = resolve_prompt_ref(store, ref)
+        assert vid is None and prompt.name == ref.split(":")[-1].strip()
+    path = tmp_path / "mine.yaml"
+    path.write_text(load_prompt("act").to_yaml(), encoding="utf-8")
+    prompt, vid = resolve_prompt_ref(store, str(path))
+    assert vid is None and prompt.hash == load_prompt("act").hash
+    with pytest.raises(StoreError, match=r"No prompt version or name 'nope'\. Saved names: short\. Presets: .*react"
+                                         r".*a \.yaml file.*preset:NAME / saved:ID"):
+        resolve_prompt_ref(store, "nope")
+    with pytest.raises(PromptError, match=r"No prompt file .*gone\.yaml\. Export one with `workbench prompt export"):
+        resolve_prompt_ref(store, str(tmp_path / "gone.yaml"))
+    with pytest.raises(InputError, match="Pick a preset or a saved version. Presets: "):
+        resolve_prompt_ref(store, "  ")

@@ -1,5 +1,6 @@
 """The Prompt lab tab: its pure helpers, its endpoints through gradio_client, and a real browser."""
 
+import json
 import shutil
 
 import pytest
@@ -7,13 +8,12 @@ import pytest
 from workbench.app.prompt_tab import (STEP_COLUMNS, add_example, apply_editor, delete_example, example_view,
                                       move_example, parse_ks, problems_table, resolve_prompt, steps_from_table,
                                       steps_table, sweep_figure, tool_overrides, tools_table, version_choices)
-from workbench.app.render import CSS, outcomes_markdown, step_diff_html, word_diff_html
+from workbench.app.render import outcomes_markdown, step_diff_html, word_diff_html
 from workbench.errors import InputError, StoreError
 from workbench.prompt_lab import Problem, save_version
 from workbench.prompts import PromptTemplate, load_prompt
 from workbench.store import Store
 from workbench.tools import default_tools
-from workbench.testing import free_port
 
 
 def _fields(d, index=1):
@@ -126,29 +126,9 @@ def test_ks_problems_and_the_sweep_figure():
 
 
 
-def _serve(store):
-    from workbench.app import build_app
-
-    demo = build_app(model="tiny", store=store)
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
-    return demo, f"http://127.0.0.1:{port}/"
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    store = Store(tmp_path_factory.mktemp("prompt-lab") / "runs.db")
-    demo, url = _serve(store)
-    yield demo, url, store
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def client(served):
-    from gradio_client import Client
-
-    return Client(served[1], verbose=False)
+def served(serve_app):
+    return serve_app("prompt-lab", concurrency=4)
 
 
 def _editor(view):
@@ -248,10 +228,12 @@ def test_compare_two_versions_stores_both_runs_and_diffs_attribution(served, cli
     assert len(ids) == 2 and all(store.get_trace(i).task == "When was Varnholt founded?" for i in ids)
     assert store.get_trace(ids[1]).prompt_hash == short.hash
     assert "wb-step-diff" in diff_html and diff_html.count("wb-diff-row") == 2 and "answer" in outcomes
-    assert plot is not None
     headers = table["headers"]
     assert headers[0] == "label" and headers[-1] == "diff" and any(h.startswith("A: react@") for h in headers)
     labels = [r[0] for r in table["data"]]
+    (heat,) = json.loads(plot["plot"])["data"]  # a heatmap: rows A, B and B − A, a column per segment
+    la, lb = headers[2:4]
+    assert heat["type"] == "heatmap" and heat["x"] == labels and heat["y"] == [la, lb, f"{lb} − {la}"]
     assert "example 2" in labels and "task" in labels  # example 2 is only in A: its diff is -A
     same = client.predict("What is 2 + 3?", "preset:react", "preset:react", "tiny", "tiny", 1, False,
                           api_name="/prompt_compare")
@@ -269,7 +251,10 @@ def test_batch_compare_and_k_sweep(served, client):
     with pytest.raises(AppError, match="Version A is a react prompt, which the cot mode never uses"):
         client.predict("demo:dev", 2, "preset:react", "preset:cot", "cot", "tiny", api_name="/prompt_batch_compare")
     table, plot = client.predict("demo:dev", 2, "0,1", "preset:react", "tiny", api_name="/prompt_sweep")
-    assert [r[0] for r in table["data"]] == [0, 1] and "success" in table["headers"] and plot is not None
+    assert [r[0] for r in table["data"]] == [0, 1] and "success" in table["headers"]
+    lines = json.loads(plot["plot"])["data"]  # success and F1 against k, the table's figures
+    success = [r[table["headers"].index("success")] for r in table["data"]]
+    assert [t["name"] for t in lines] == ["success", "f1"] and lines[0]["x"] == [0, 1] and lines[0]["y"] == success
     with pytest.raises(AppError, match="k must be between 0 and 3"):
         client.predict("demo:dev", 2, "0,9", "preset:react", "tiny", api_name="/prompt_sweep")
 
@@ -284,11 +269,11 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 @pytest.mark.browser
 @pytest.mark.skipif(shutil.which("chromium") is None,
                     reason="Debian's chromium is not installed (apt-get install chromium)")
-def test_edit_save_and_compare_in_a_real_browser(tmp_path):
+def test_edit_save_and_compare_in_a_real_browser(serve_app, tmp_path):
     from playwright.sync_api import sync_playwright
 
     store = Store(tmp_path / "runs.db")
-    demo, url = _serve(store)
+    demo, url, _ = serve_app(store=store, concurrency=4)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)

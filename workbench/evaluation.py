@@ -31,7 +31,7 @@ from .store.runs import Store
 from .types import Task, Trace
 
 __all__ = ["EVAL_MODES", "EvalConfig", "EvalResult", "evaluate", "stream_evaluate", "run_item", "normalize_answer",
-           "exact_match", "f1_score", "aggregate", "eval_run_id"]
+           "exact_match", "f1_score", "aggregate", "stored_aggregate", "compare_results", "eval_run_id"]
 
 
 @dataclass
@@ -283,3 +283,22 @@ def evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, config: Ev
         bar.close()
     assert result is not None and result.finished  # stream_evaluate always ends with the finished result
     return result
+
+
+def stored_aggregate(store: Store, run_id: str, by: tuple[str, ...] = ("mode",)) -> Any:
+    """The :func:`aggregate` table of a stored evaluation (empty while it has no rows)."""
+    import pandas as pd
+
+    return aggregate(pd.DataFrame(store.eval_rows(run_id)), by)
+
+
+def compare_results(store: Store, first: str | None, second: str | None) -> Any:
+    """Two stored evaluations side by side: one row per mode, each metric once per evaluation, named with the
+    last six characters of its id, e.g. ``success (a1b2c3)``; a mode only one of them ran is blank in the other.
+
+    >>> compare_results(store, "eval-0a1b2c3d4e5f", "eval-9f8e7d6c5b4a")[["mode", "success (3d4e5f)"]]  # doctest: +SKIP
+    """
+    if not first or not second:
+        raise InputError("Pick two evaluations to compare.")
+    a, b = stored_aggregate(store, first), stored_aggregate(store, second)
+    return a.merge(b, on="mode", how="outer", suffixes=(f" ({first[-6:]})", f" ({second[-6:]})"))

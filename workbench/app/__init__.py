@@ -42,7 +42,7 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
     from .attribution_tab import build_attribution_tab
     from .eval_tab import build_eval_tab
     from .finetune_tab import build_finetune_tab
-    from .history_tab import build_history_tab
+    from .history_tab import build_history_tab, history_table
     from .prompt_tab import build_prompt_tab
     from .run_tab import build_run_tab
 
@@ -67,8 +67,10 @@ def build_app(model: str | None = None, store: Store | str | Path | None = None,
                 build_eval_tab(ctx, run["outputs"], tabs, run)
             with gr.Tab("Fine-tune", id="finetune"):
                 build_finetune_tab(ctx)
-            with gr.Tab("History", id="history"):
-                build_history_tab(ctx, run["outputs"], tabs)
+            with gr.Tab("History", id="history") as history_tab:
+                history = build_history_tab(ctx, run["outputs"], tabs)
+        # Opening History lists the runs made since the page loaded.
+        history_tab.select(lambda q: history_table(ctx, q), [history["search"]], [history["table"]], api_name=False)
         # The Run tab's inspector hands its run and step to the Attribution tab.
         run["attribute_btn"].click(
             lambda run_id, step: (run_id, gr.update(choices=[step] if step else [], value=step),

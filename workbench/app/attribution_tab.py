@@ -18,9 +18,11 @@ from ..attribution.api import (
     attribution_diff,
     grounding_timeline,
 )
+from ..attribution.methods import METHODS, MethodSetting, app_settings, grounding_method
 from ..types import Trace
 from ..viz import attribution_heatmap, diff_heatmap, grounding_chart, segment_bars
-from .context import AppContext, describe_error
+from .context import AppContext
+from .wiring import refresh_models, shown_errors
 
 __all__ = ["build_attribution_tab", "compute_attribution", "compute_grounding", "compute_diff", "step_choices"]
 
@@ -29,10 +31,8 @@ def _trace(ctx: AppContext, run_id: str) -> Trace:
     run_id = (run_id or "").strip()
     if not run_id:
         raise gr.Error("Enter a run id (from the Run or History tab) first.")
-    try:
+    with shown_errors():
         return ctx.store.get_trace(run_id)
-    except Exception as err:
-        raise gr.Error(describe_error(err)) from err
 
 
 def _model_label(ctx: AppContext, trace: Trace) -> str:
@@ -41,7 +41,7 @@ def _model_label(ctx: AppContext, trace: Trace) -> str:
 
 def step_choices(ctx: AppContext, run_id: str) -> Any:
     trace = _trace(ctx, run_id)
-    steps = [str(s.index) for s in trace.steps if s.kind != "halt" and s.token_ids]
+    steps = [str(s.index) for s in trace.steps if s.kind != "halt" and s.generation.token_ids]
     summary = f"Run `{trace.id}`: {trace.task!r} · {trace.mode} · model `{trace.model}` · {len(steps)} step(s)"
     return gr.update(choices=steps, value=steps[-1] if steps else None), summary
 
@@ -55,54 +55,70 @@ def _describe(result: Any, cached: bool) -> str:
             f"Strongest: {top}  \nGrounding: {shares}")
 
 
+def _has_setting(method: str, name: str) -> bool:
+    entry = METHODS.get(method)
+    return entry is not None and any(s.name == name for s in entry.settings)
+
+
 def compute_attribution(ctx: AppContext, run_id: str, step: str, target: str, method: str, granularity: str,
-                        segments: list[str] | None, n_samples: float, n_steps: float) -> tuple[Any, ...]:
-    """(summary, heatmap, bars, standalone HTML file) for one step, cached in the store."""
+                        segments: list[str] | None, *setting_values: Any) -> tuple[Any, ...]:
+    """(summary, heatmap, bars, standalone HTML file) for one step, cached in the store.
+
+    ``setting_values``: the values of the table's app settings (``app_settings()``, in order:
+    n_samples, n_steps); only the chosen method's own are passed on.
+    """
     trace = _trace(ctx, run_id)
     if not step:
         raise gr.Error("Pick a step.")
-    try:
+    with shown_errors():
         lm = ctx.models.get(_model_label(ctx, trace))
         extra = {"segments": list(segments) if segments else None}
-        if method == "shapley":
-            extra["n_samples"] = int(n_samples)
-        if method == "layer_integrated_gradients":
-            extra["n_steps"] = int(n_steps)
+        for setting, value in zip(app_settings(), setting_values):
+            if _has_setting(method, setting.name):  # an unknown method goes on to the API, which lists the valid ones
+                extra[setting.name] = setting.type(value)
         result, cached = attribute_cached(ctx.store, trace, int(step), target, method, granularity, lm, **extra)
-    except gr.Error:
-        raise
-    except Exception as err:
-        raise gr.Error(describe_error(err)) from err
     out = Path(tempfile.mkdtemp(prefix="wb-attr-")) / f"attribution-{trace.id}-step{step}-{target}.html"
     out.write_text(result.to_html(), encoding="utf-8")
     return _describe(result, cached), attribution_heatmap(result), segment_bars(result), str(out)
 
 
 def compute_grounding(ctx: AppContext, run_id: str, method: str) -> Any:
-    """The grounding of every step of a run (feature ablation per step, cached)."""
+    """The grounding of every step of a run (``method`` per step, or feature ablation where ``method``
+    gives no grounding; cached)."""
     trace = _trace(ctx, run_id)
-    try:
+    with shown_errors():
         lm = ctx.models.get(_model_label(ctx, trace))
-        results = [attribute_cached(ctx.store, trace, s.index, "step", method if method != "layer_integrated_gradients"
-                                    else "feature_ablation", "segment", lm)[0]
-                   for s in trace.steps if s.kind != "halt" and s.token_ids]
-    except Exception as err:
-        raise gr.Error(describe_error(err)) from err
+        results = [attribute_cached(ctx.store, trace, s.index, "step", grounding_method(method), "segment", lm)[0]
+                   for s in trace.steps if s.kind != "halt" and s.generation.token_ids]
     return grounding_chart(grounding_timeline(results))
 
 
 def compute_diff(ctx: AppContext, run_id: str, step: str, target: str, other_model: str) -> Any:
     """The same step attributed under the run's model and ``other_model``: aligned segment scores."""
     trace = _trace(ctx, run_id)
-    try:
+    with shown_errors():
         base = ctx.models.get(_model_label(ctx, trace))
         other = ctx.models.get(other_model)
         a, _ = attribute_cached(ctx.store, trace, int(step), target, "feature_ablation", "segment", base)
         b, _ = attribute_cached(ctx.store, trace, int(step), target, "feature_ablation", "segment", other)
-    except Exception as err:
-        raise gr.Error(describe_error(err)) from err
     diff = attribution_diff(a, b, base.name, other.name)
     return diff_heatmap(diff, base.name, other.name), diff.round(4)
+
+
+def _setting_control(setting: MethodSetting, method: str) -> Any:
+    """The control of one of the table's settings, visible while a method that has it is chosen."""
+    shown = dict(value=setting.default, label=setting.label or setting.name, info=setting.help,
+                 visible=_has_setting(method, setting.name))
+    if setting.type is bool:
+        return gr.Checkbox(**shown)
+    if setting.high is not None:
+        low = setting.low if setting.low is not None else 0
+        return gr.Slider(low, setting.high, step=1 if setting.type is int else (setting.high - low) / 100, **shown)
+    return gr.Number(minimum=setting.low, precision=0 if setting.type is int else None, **shown)
+
+
+def _shown_settings(method: str) -> list[Any]:
+    return [gr.update(visible=_has_setting(method, s.name)) for s in app_settings()]
 
 
 def build_attribution_tab(ctx: AppContext) -> dict[str, Any]:
@@ -119,8 +135,7 @@ def build_attribution_tab(ctx: AppContext) -> dict[str, Any]:
     with gr.Accordion("Settings", open=False):
         segments = gr.Dropdown([], multiselect=True, allow_custom_value=True, label="Only these segments (labels)",
                                info="token features: narrow to a few segments, e.g. task, observation 2")
-        n_samples = gr.Slider(1, 50, value=8, step=1, label="Shapley: permutations")
-        n_steps = gr.Slider(2, 64, value=16, step=1, label="Integrated gradients: steps")
+        settings = [_setting_control(s, method.value) for s in app_settings()]  # from the method table
     go_btn = gr.Button("Attribute", variant="primary", elem_id="wb-attr-go")
     result_md = gr.Markdown(elem_id="wb-attr-result")
     with gr.Row():
@@ -133,15 +148,16 @@ def build_attribution_tab(ctx: AppContext) -> dict[str, Any]:
     with gr.Accordion("Diff under another model", open=False):
         other = gr.Dropdown(ctx.models.choices(), value=ctx.models.default, allow_custom_value=True,
                             label="Other model (id or folder)")
-        other.focus(lambda: gr.update(choices=ctx.models.choices()), None, other, api_name=False)  # new fine-tunes
+        refresh_models(ctx, other)  # new fine-tunes
         diff_btn = gr.Button("Compare")
         diff_plot = gr.Plot()
         diff_table = gr.Dataframe(headers=["label", "kind", "this run", "other model", "diff"], interactive=False)
 
     load.click(lambda r: step_choices(ctx, r), [run_id], [step, summary], api_name="attribution_steps")
     run_id.submit(lambda r: step_choices(ctx, r), [run_id], [step, summary], api_name=False)
+    method.change(_shown_settings, [method], settings, api_name=False, queue=False, show_progress="hidden")
     go_btn.click(lambda *a: compute_attribution(ctx, *a),
-                 [run_id, step, target, method, granularity, segments, n_samples, n_steps],
+                 [run_id, step, target, method, granularity, segments, *settings],
                  [result_md, heat, bars, html_file], api_name="attribute", concurrency_limit=1)
     ground_btn.click(lambda r, m: compute_grounding(ctx, r, m), [run_id, method], [ground_plot],
                      api_name="grounding", concurrency_limit=1)

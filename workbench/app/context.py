@@ -139,14 +139,12 @@ class AppContext:
 
 def finetuned_models(store: Store) -> list[str]:
     """Folders of finished agent fine-tunes (the shipped adapter first) that load as models."""
-    from pathlib import Path
-
-    from ..models import shipped_adapter
+    from ..models import is_finetune_folder, shipped_adapter
 
     found = [str(p) for p in [shipped_adapter()] if p]
     for job in store.list_jobs(limit=100, kind="agent"):
         folder = (job.get("result") or {}).get("adapter_dir") if job["state"] == "done" else None
-        if folder and Path(folder, "workbench.json").is_file():
+        if is_finetune_folder(folder):
             found.append(folder)
     return found
 

@@ -5,12 +5,14 @@ Wiring only: reading files, storing corpora and resolving sources is ``workbench
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gradio as gr  # this module is imported only by build_app, never by `import workbench`
 
 from ..knowledge import DEMO_KEY, articles, parse_questions, read_question_file
-from .context import MAX_UPLOAD_MB, AppContext, check_upload, describe_error
+from .context import MAX_UPLOAD_MB, AppContext, check_upload
+from .wiring import guard, refresh_choices
 
 __all__ = ["build_corpus_panel", "add_corpus", "remove_corpus", "source_examples"]
 
@@ -37,19 +39,16 @@ def source_examples(ctx: AppContext, key: str | None) -> Any:
     return gr.Dataset(samples=question_samples(questions))
 
 
+@guard  # a bad file is a message; nothing was stored
 def add_corpus(ctx: AppContext, files: Any, name: str, split_headings: bool, questions_text: str,
                questions_file: Any) -> tuple[Any, ...]:
     """Store the uploaded files as one corpus: (status, source menu, examples, table). All or nothing."""
-    try:
-        paths = [check_upload(p) for p in _paths(files)]
-        questions = parse_questions(questions_text)
-        for q in _paths(questions_file):
-            questions += read_question_file(check_upload(q))
-        row = ctx.knowledge.add_files(paths, name, split_headings=bool(split_headings),
-                                      questions=list(dict.fromkeys(questions)),
-                                      max_bytes=MAX_UPLOAD_MB * 1024 * 1024)
-    except Exception as err:  # a bad file is a message; nothing was stored
-        raise gr.Error(describe_error(err)) from err
+    paths = [check_upload(p) for p in _paths(files)]
+    questions = parse_questions(questions_text)
+    for q in _paths(questions_file):
+        questions += read_question_file(check_upload(q))
+    row = ctx.knowledge.add_files(paths, name, split_headings=bool(split_headings),
+                                  questions=list(dict.fromkeys(questions)), max_bytes=MAX_UPLOAD_MB * 1024 * 1024)
     key = f"stored:{row['name']}"
     status = (f"Added **{row['name']}**: {articles(row['n_docs'])} (content hash `{row['hash']}`). "
               f"It is now the knowledge source; ask a question about it.")
@@ -57,28 +56,22 @@ def add_corpus(ctx: AppContext, files: Any, name: str, split_headings: bool, que
             ctx.knowledge.table())
 
 
+@guard
 def remove_corpus(ctx: AppContext, key: str | None) -> tuple[Any, ...]:
     """Delete the selected uploaded corpus: (status, source menu, examples, table)."""
-    try:
-        if not key or key == DEMO_KEY:
-            raise gr.Error("Pick an uploaded corpus as the knowledge source first; the demo world stays.")
-        removed = ctx.knowledge.remove(key)
-    except gr.Error:
-        raise
-    except Exception as err:
-        raise gr.Error(describe_error(err)) from err
+    if not key or key == DEMO_KEY:
+        raise gr.Error("Pick an uploaded corpus as the knowledge source first; the demo world stays.")
+    removed = ctx.knowledge.remove(key)
     status = f"Removed {key.split(':', 1)[-1]}." if removed else f"{key} was already gone."
     return (status, gr.update(choices=ctx.knowledge.choices(), value=DEMO_KEY), source_examples(ctx, DEMO_KEY),
             ctx.knowledge.table())
 
 
+@guard
 def save_questions(ctx: AppContext, key: str | None, questions_text: str) -> tuple[Any, ...]:
     """Replace the example questions of the selected corpus: (status, examples)."""
-    try:
-        questions = parse_questions(questions_text)
-        ctx.knowledge.set_questions(key or DEMO_KEY, questions)
-    except Exception as err:
-        raise gr.Error(describe_error(err)) from err
+    questions = parse_questions(questions_text)
+    ctx.knowledge.set_questions(key or DEMO_KEY, questions)
     return f"Saved {len(questions)} example question(s).", source_examples(ctx, key)
 
 
@@ -102,12 +95,12 @@ def build_corpus_panel(ctx: AppContext, knowledge: Any, examples: Any) -> dict[s
             remove = gr.Button("Remove the selected corpus", variant="stop", elem_id="wb-corpus-remove")
         status = gr.Markdown(elem_id="wb-corpus-status")
         table = gr.Dataframe(ctx.knowledge.table(), label="Your corpora", interactive=False, elem_id="wb-corpora")
-    add.click(lambda *a: add_corpus(ctx, *a), [files, name, split, questions, questions_file],
+    add.click(functools.partial(add_corpus, ctx), [files, name, split, questions, questions_file],
               [status, knowledge, examples, table], api_name="add_corpus", concurrency_limit=1)
-    remove.click(lambda key: remove_corpus(ctx, key), [knowledge], [status, knowledge, examples, table],
+    remove.click(functools.partial(remove_corpus, ctx), [knowledge], [status, knowledge, examples, table],
                  api_name="remove_corpus", concurrency_limit=1)
-    save_q.click(lambda key, text: save_questions(ctx, key, text), [knowledge, questions], [status, examples],
+    save_q.click(functools.partial(save_questions, ctx), [knowledge, questions], [status, examples],
                  api_name="save_corpus_questions")
     knowledge.change(lambda key: source_examples(ctx, key), [knowledge], [examples], api_name=False)
-    knowledge.focus(lambda: gr.update(choices=ctx.knowledge.choices()), None, knowledge, api_name=False)
+    refresh_choices(ctx.knowledge.choices, knowledge)
     return {"corpus_files": files, "corpus_table": table, "corpus_status": status}

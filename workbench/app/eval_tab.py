@@ -3,6 +3,7 @@ open any task's trace in the Run tab, and compare two evaluations side by side."
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -10,12 +11,20 @@ import gradio as gr  # this module is imported only by build_app, never by `impo
 
 from ..datasets import list_builtin_suites, load_suite
 from ..errors import InputError
-from ..evaluation import EVAL_MODES, EvalConfig, aggregate, stream_evaluate
+from ..evaluation import (
+    EVAL_MODES,
+    EvalConfig,
+    aggregate,
+    compare_results,
+    stored_aggregate,
+    stream_evaluate,
+)
 from ..knowledge import DEMO_KEY
 from ..viz import compare_evals, mode_bars
-from .context import MAX_UPLOAD_MB, AppContext, check_upload, describe_error
+from .context import MAX_UPLOAD_MB, AppContext, check_upload
 from .corpus_panel import source_examples
 from .history_tab import open_run
+from .wiring import guard, pick_row, refresh_models, shown_errors
 
 __all__ = ["build_eval_tab", "run_evaluation", "per_task_table", "compare_tables"]
 
@@ -36,17 +45,15 @@ def run_evaluation(ctx: AppContext, suite_spec: str, upload: str | None, modes: 
     """Stream (status, aggregate, chart, per-task table, eval id) while the evaluation runs.
 
     ``progress``: a gr.Progress (or any callable taking (done, total)) for the progress bar."""
-    try:
+    with shown_errors():
         suite = load_suite(check_upload(upload) or suite_spec, limit=int(limit))
         lm = ctx.models.get(model_label)
         config = EvalConfig(sc_samples=int(k))
         if not modes:
             raise ValueError(f"Pick at least one mode: {', '.join(EVAL_MODES)}.")
-    except Exception as err:
-        raise gr.Error(describe_error(err)) from err
     total = len(suite) * len(modes)
     yield (f"Running {total} runs of {suite.name} …", None, None, None, "")
-    try:
+    with shown_errors("The evaluation stopped: "):  # shown to the user; the app keeps serving
         for result in stream_evaluate(suite, modes, lm, config=config, store=ctx.store):
             if result.finished:
                 break
@@ -55,24 +62,15 @@ def run_evaluation(ctx: AppContext, suite_spec: str, upload: str | None, modes: 
                 progress((result.done, result.todo), desc="evaluating", unit="runs")
             yield (f"{result.done} / {result.todo} runs done · last: {row['task_id']} in {row['mode']} → "
                    f"{'✓' if row['success'] else '✗'}", result.aggregate(), None, per_task_table(result.rows), "")
-    except Exception as err:  # shown to the user; the app keeps serving
-        raise gr.Error(f"The evaluation stopped: {describe_error(err)}") from err
     yield (f"Done: evaluation `{result.run_id}` · {len(result.rows)} results · model `{result.model}`",
            result.aggregate(), mode_bars(result.aggregate(by_type=True)), per_task_table(result.rows), result.run_id)
 
 
+@guard
 def compare_tables(ctx: AppContext, first: str | None, second: str | None) -> tuple[Any, Any]:
-    """Side-by-side aggregate of two stored evaluations, and a grouped bar chart."""
-    import pandas as pd
-
-    if not first or not second:
-        raise gr.Error("Pick two evaluations to compare.")
-    try:
-        aggs = [aggregate(pd.DataFrame(ctx.store.eval_rows(run_id))) for run_id in (first, second)]
-    except Exception as err:
-        raise gr.Error(describe_error(err)) from err
-    merged = aggs[0].merge(aggs[1], on="mode", how="outer", suffixes=(f" ({first[-6:]})", f" ({second[-6:]})"))
-    return merged, compare_evals(aggs[0], aggs[1], first, second)
+    """Side-by-side aggregate of two stored evaluations (workbench.evaluation.compare_results), and a bar chart."""
+    merged = compare_results(ctx.store, first, second)
+    return merged, compare_evals(stored_aggregate(ctx.store, first), stored_aggregate(ctx.store, second), first, second)
 
 
 def _eval_choices(ctx: AppContext) -> list[tuple[str, str]]:
@@ -80,30 +78,26 @@ def _eval_choices(ctx: AppContext) -> list[tuple[str, str]]:
             for e in ctx.store.list_evals()]
 
 
+@guard
 def suite_tasks(ctx: AppContext, suite_spec: str, upload: str | None) -> Any:
     """The task menu of a suite: (id: question) labels, so any task can be run live in the Run tab."""
-    try:
-        suite = load_suite(check_upload(upload) or suite_spec)
-    except Exception as err:
-        raise gr.Error(describe_error(err)) from err
+    suite = load_suite(check_upload(upload) or suite_spec)
     choices = [(f"{t.id}: {t.question[:80]}", t.id) for t in suite.tasks]
     return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
 
+@guard
 def open_task(ctx: AppContext, suite_spec: str, upload: str | None, task_id: str | None) -> tuple[str, str]:
     """(instruction, knowledge source key) to run one task of a suite live, on the corpus it is answered from:
     its own paragraphs for a HotpotQA question (offered as a new knowledge source), else the suite's."""
-    try:
-        suite = load_suite(check_upload(upload) or suite_spec)
-        task = next((t for t in suite.tasks if t.id == (task_id or "").strip()), None)
-        if task is None:
-            raise InputError(f"No task {task_id!r} in {suite.name}; pick one from the list.")
-        if task.id in suite.task_corpora:
-            suite_name = Path(suite.name).name  # an uploaded file's name, not where the server keeps it
-            return task.question, ctx.knowledge.add_task(task, suite.task_corpora[task.id], suite=suite_name)
-        return task.question, DEMO_KEY  # suites that share one corpus share the demo world's
-    except Exception as err:
-        raise gr.Error(describe_error(err)) from err
+    suite = load_suite(check_upload(upload) or suite_spec)
+    task = next((t for t in suite.tasks if t.id == (task_id or "").strip()), None)
+    if task is None:
+        raise InputError(f"No task {task_id!r} in {suite.name}; pick one from the list.")
+    if task.id in suite.task_corpora:
+        suite_name = Path(suite.name).name  # an uploaded file's name, not where the server keeps it
+        return task.question, ctx.knowledge.add_task(task, suite.task_corpora[task.id], suite=suite_name)
+    return task.question, DEMO_KEY  # suites that share one corpus share the demo world's
 
 
 def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any, run: dict[str, Any] | None = None) -> None:
@@ -117,7 +111,7 @@ def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any, run: dict
             modes = gr.CheckboxGroup(list(EVAL_MODES), value=["react", "cot", "act", "direct"], label="Modes",
                                      elem_id="wb-eval-modes")
             model = gr.Dropdown(ctx.models.choices(), value=ctx.models.default, allow_custom_value=True, label="Model")
-            model.focus(lambda: gr.update(choices=ctx.models.choices()), None, model, api_name=False)  # new fine-tunes
+            refresh_models(ctx, model)  # new fine-tunes
             with gr.Row():
                 limit = gr.Slider(1, 200, value=10, step=1, label="Tasks (spread over task types)")
                 k = gr.Slider(1, 10, value=5, step=1, label="k samples (cot_sc and hybrids)")
@@ -147,10 +141,10 @@ def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any, run: dict
             task_pick = gr.Dropdown([], label="Task", scale=3, elem_id="wb-eval-task", allow_custom_value=True)
             list_btn = gr.Button("List the suite's tasks", scale=1, elem_id="wb-eval-list-tasks")
             open_btn = gr.Button("Open in Run →", scale=1, elem_id="wb-eval-open-task")
-    list_btn.click(lambda s, u: suite_tasks(ctx, s, u), [suite, upload], [task_pick], api_name="suite_tasks")
+    list_btn.click(functools.partial(suite_tasks, ctx), [suite, upload], [task_pick], api_name="suite_tasks")
     if run is not None:
-        def _open(s, u, t):
-            question, key = open_task(ctx, s, u, t)
+        def _open(suite, upload, task_id):
+            question, key = open_task(ctx, suite, upload, task_id)
             return (question, gr.update(choices=ctx.knowledge.choices(), value=key), source_examples(ctx, key),
                     gr.Tabs(selected="run"))
 
@@ -160,18 +154,14 @@ def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any, run: dict
     def _run(suite, upload, modes, model, limit, k, progress=gr.Progress()):
         yield from run_evaluation(ctx, suite, upload, modes, model, limit, k, progress)
 
-    def _pick(table, evt: gr.SelectData):
-        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        return str(table.iloc[row]["trace"]) if table is not None and len(table) > row else ""
-
     def _refresh():
         choices = _eval_choices(ctx)
         return gr.update(choices=choices), gr.update(choices=choices)
 
     run_btn.click(_run, [suite, upload, modes, model, limit, k], [status, agg, chart, tasks, eval_id],
                   api_name="evaluate", concurrency_limit=1).then(_refresh, None, [first, second], api_name=False)
-    tasks.select(_pick, [tasks], [trace_id], api_name=False).then(
+    tasks.select(pick_row("trace"), [tasks], [trace_id], api_name=False).then(
         lambda t: (*open_run(ctx, t), gr.Tabs(selected="run")), [trace_id], [*run_outputs, tabs], api_name=False)
     refresh.click(_refresh, None, [first, second], api_name=False)
-    compare_btn.click(lambda a, b: compare_tables(ctx, a, b), [first, second], [cmp_table, cmp_chart],
+    compare_btn.click(functools.partial(compare_tables, ctx), [first, second], [cmp_table, cmp_chart],
                       api_name="compare_evals")

@@ -60,8 +60,9 @@ def step_html(step: Step) -> str:
         rows.append(f'<div class="wb-row wb-answer"><span class="wb-label">Answer</span>{_e(step.answer)}</div>')
     if not rows:
         rows.append(f'<div class="wb-row">{_e(step.completion) or "<i>(no output)</i>"}</div>')
-    head = (f"Step {step.index} · {step.generated_tokens} tokens ({step.accepted_tokens} by lookahead) · "
-            f"{step.t_total:.2f} s · prompt {step.reused_tokens} cached + {step.prefill_tokens} new tokens")
+    g = step.generation
+    head = (f"Step {step.index} · {g.generated_tokens} tokens ({g.accepted_tokens} by lookahead) · "
+            f"{step.t_total:.2f} s · prompt {g.reused_tokens} cached + {g.prefill_tokens} new tokens")
     return f'<div class="wb-step" data-step="{step.index}"><div class="wb-step-head">{head}</div>{"".join(rows)}</div>'
 
 
@@ -98,10 +99,11 @@ def prompt_html(step: Step) -> str:
 
 def tokens_html(step: Step) -> str:
     """The generated tokens, shaded by the probability the model gave each one."""
-    if not step.tokens:
+    g = step.generation
+    if not g.tokens:
         return "<i>No tokens were generated in this step.</i>"
     spans = []
-    for tok, lp in zip(step.tokens, step.logprobs or [0.0] * len(step.tokens)):
+    for tok, lp in zip(g.tokens, g.logprobs or [0.0] * len(g.tokens)):
         p = math.exp(lp)
         spans.append(f'<span class="wb-tok" title="p = {p:.3f}" style="background:rgba(46,125,50,{0.15 + 0.6 * p:.2f})">'
                      f"{_e(tok)}</span>")

@@ -14,6 +14,7 @@ from ..viz import step_timeline, token_confidence
 from .context import AppContext, describe_error, free_device_memory
 from .corpus_panel import build_corpus_panel, question_samples
 from .render import prompt_html, status_markdown, timeline_html, tokens_html
+from .wiring import guard, refresh_models
 
 __all__ = ["build_run_tab", "run_task", "inspect_step", "trace_outputs"]
 
@@ -34,20 +35,19 @@ def trace_outputs(trace: Trace | None, running: bool = False) -> tuple[Any, ...]
     )
 
 
+@guard  # bad input or a model that will not load: tell the user, keep serving
 def run_task(ctx: AppContext, instruction: str, mode: str, model_label: str, max_steps: float, temperature: float,
              session: str = "", retrieval: str = "bm25", dynamic_k: float = 0,
              knowledge: str | None = None) -> Iterator[tuple[Any, ...]]:
     """Stream a run: one output tuple per step, the trace saved to the store at the end.
 
-    ``knowledge``: the key (or menu label) of the corpus to search; None is the demo world."""
-    try:
-        task = validate_task(instruction)
-        corpus = ctx.get_corpus(knowledge)
-        lm = ctx.models.get(model_label)
-        agent = Agent(lm, corpus=corpus, mode=mode, max_steps=int(max_steps), temperature=float(temperature),
-                      retrieval=retrieval or "bm25", dynamic_examples=int(dynamic_k or 0))
-    except Exception as err:  # bad input or a model that will not load: tell the user, keep serving
-        raise gr.Error(describe_error(err)) from err
+    ``knowledge``: the key (or menu label) of the corpus to search; None is the demo world. A failure the
+    model causes is a step's error, not an exception: only bad input and loading raise (as gr.Error)."""
+    task = validate_task(instruction)
+    corpus = ctx.get_corpus(knowledge)
+    lm = ctx.models.get(model_label)
+    agent = Agent(lm, corpus=corpus, mode=mode, max_steps=int(max_steps), temperature=float(temperature),
+                  retrieval=retrieval or "bm25", dynamic_examples=int(dynamic_k or 0))
     cancel = ctx.cancel_event(session)
     yield trace_outputs(Trace(task=task, mode=mode), running=True)  # shown until the first step completes
     for trace in agent.stream(task, cancel=cancel):
@@ -69,8 +69,8 @@ def inspect_step(trace_dict: dict | None, step_choice: str | None) -> tuple[Any,
     step = next((s for s in trace.steps if str(s.index) == str(step_choice) and s.kind != "halt"), None)
     if step is None:
         return (f"<i>No step {step_choice} in this run.</i>", "", "", None)
-    raw = f"[primer] {step.primer}\n[generated] {step.completion}\n[stop] {step.stop}"
-    return (prompt_html(step), raw, tokens_html(step), token_confidence(step) if step.tokens else None)
+    raw = f"[primer] {step.primer}\n[generated] {step.completion}\n[stop] {step.generation.stop}"
+    return (prompt_html(step), raw, tokens_html(step), token_confidence(step) if step.generation.tokens else None)
 
 
 def build_run_tab(ctx: AppContext) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
             model = gr.Dropdown(ctx.models.choices(), value=ctx.models.default, allow_custom_value=True,
                                 label="Model", info="Pick one, or type a Hugging Face id or a local folder",
                                 elem_id="wb-model")
-            model.focus(lambda: gr.update(choices=ctx.models.choices()), None, model, api_name=False)  # new fine-tunes
+            refresh_models(ctx, model)  # new fine-tunes
             with gr.Accordion("Settings", open=False):
                 max_steps = gr.Slider(1, 15, value=8, step=1, label="Max steps")
                 temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature (0 = greedy)")

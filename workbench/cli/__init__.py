@@ -1,6 +1,7 @@
 """The command line: `workbench serve | run | eval | attribute | prompt | finetune | lab | world | runs | show`.
 
-``main`` parses and dispatches (main.py); fine-tuning and the notebooks' lab have modules of their own.
+``main`` parses and dispatches (main.py); fine-tuning, prompts and the notebooks' lab have modules of their
+own.
 """
 
 from __future__ import annotations

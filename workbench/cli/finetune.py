@@ -83,9 +83,9 @@ def cmd_finetune(args: Any, store: Any) -> int:
             print(f"  {name:24s} {value:10.4f}  (step {step})")
         return 0
     if args.export_runs:
-        from ..finetune import export_trajectories
+        from ..finetune import export_trajectories, traces_from_store
 
-        traces = [store.get_trace(r.id) for r in store.list_runs(limit=100_000, mode="react")]
+        traces = traces_from_store(store)
         n = export_trajectories(traces, args.export_runs)
         print(f"wrote {n} trajectories (of {len(traces)} react runs) to {args.export_runs}")
         return 0

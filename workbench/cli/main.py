@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any, Sequence
 
 from ..errors import WorkbenchError
 from .finetune import add_finetune_parser, cmd_finetune
 from .lab import add_lab_parser, cmd_lab
+from .prompt import add_prompt_parser, cmd_prompt
 
 __all__ = ["main", "build_parser"]
 
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("instruction")
     run.add_argument("--mode", default="react", choices=["react", "cot", "act", "direct"])
     run.add_argument("--model", default=None, help="a Hugging Face id, a local folder, or 'tiny'")
-    run.add_argument("--prompt", default=None, help="a prompt preset name or a .yaml file")
+    run.add_argument("--prompt", default=None, help="a prompt preset, a saved name or version id, or a .yaml file")
     run.add_argument("--corpus", default=None, metavar="PATH_OR_NAME",
                      help="the knowledge to search: a file or folder of documents (JSONL, .txt, .md, .pdf) or the "
                           "name of a corpus uploaded in the app (default: the demo world)")
@@ -96,33 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("run_id")
     at.add_argument("--step", type=int, default=None, help="step number (default: the last step)")
     at.add_argument("--target", default="step", help="thought, action, answer or step")
-    at.add_argument("--method", default="feature_ablation",
-                    help="feature_ablation, shapley or layer_integrated_gradients")
+    from ..attribution.methods import METHODS  # the one table of methods (light: no torch, no captum)
+
+    # Not argparse choices: an unknown name reaches the API, whose error lists the table's names and
+    # suggests one ("ig" -> layer_integrated_gradients), with exit status 2 like every other error.
+    at.add_argument("--method", default="feature_ablation", metavar="METHOD",
+                    help="; ".join(f"{name}: {entry.help}" for name, entry in METHODS.items()))
     at.add_argument("--granularity", default="segment", help="segment or token")
     at.add_argument("--segments", default=None, help="comma-separated segment labels to restrict the features to")
     at.add_argument("--model", default=None, help="score with this model instead of the run's own")
     at.add_argument("--html", default=None, help="write a standalone HTML page here")
     at.add_argument("--csv", default=None, help="write the tidy table here")
 
-    pr = sub.add_parser("prompt", help="prompt presets and saved versions: list, show, diff, export, import, validate")
-    prs = pr.add_subparsers(dest="prompt_command", required=True, metavar="ACTION")
-    prs.add_parser("list", help="presets and saved versions")
-    show = prs.add_parser("show", help="print a prompt as YAML (or rendered for a task)")
-    show.add_argument("ref", help="a preset name, a saved name or a version id")
-    show.add_argument("--render", metavar="TASK", default=None, help="print the prompt as the model sees it")
-    diff = prs.add_parser("diff", help="a unified diff of two prompts")
-    diff.add_argument("a")
-    diff.add_argument("b")
-    export = prs.add_parser("export", help="write a prompt as YAML")
-    export.add_argument("ref")
-    export.add_argument("--out", default=None, help="file (default: print)")
-    imp = prs.add_parser("import", help="validate a YAML file and save it as a version")
-    imp.add_argument("file")
-    imp.add_argument("--name", default=None)
-    imp.add_argument("--note", default="")
-    val = prs.add_parser("validate", help="list a prompt's problems (exit 1 when there are some)")
-    val.add_argument("ref", help="a preset, a saved name, a version id or a .yaml file")
-    val.add_argument("--model", default=None, help="also check the prompt fits this model's context")
+    add_prompt_parser(sub)
 
     world = sub.add_parser("world", help="generate the demo world (encyclopedia and task suites)")
     world.add_argument("--seed", type=int, default=0)
@@ -143,7 +129,7 @@ def _print_step(step, out) -> None:
     if step.kind == "halt":
         print(f"[halt] {step.error}", file=out)
         return
-    head = f"--- step {step.index} ({step.generated_tokens} tokens, {step.t_total:.2f}s)"
+    head = f"--- step {step.index} ({step.generation.generated_tokens} tokens, {step.t_total:.2f}s)"
     print(head, file=out)
     if step.thought:
         print(f"Thought: {step.thought}", file=out)
@@ -184,16 +170,15 @@ def _cmd_run(args, store_path) -> int:
     from ..store.runs import Store
 
     out = sys.stderr if args.json else sys.stdout
-    prompt = args.prompt
-    if prompt and prompt.endswith((".yaml", ".yml")):  # a user's prompt file: every problem listed before anything runs
-        from pathlib import Path
-
+    prompt = None
+    if args.prompt:  # a preset, a saved version or a .yaml file: every problem listed before anything runs
         from ..errors import PromptError
-        from ..prompt_lab import prompt_from_yaml
+        from ..prompt_lab import resolve_prompt_ref, validate_prompt
 
-        if not Path(prompt).is_file():
-            raise PromptError(f"No prompt file {prompt}. Export one with `workbench prompt export react --out {prompt}`.")
-        prompt = prompt_from_yaml(Path(prompt).read_text(encoding="utf-8"), source=prompt)
+        prompt = resolve_prompt_ref(Store(store_path), args.prompt)[0]
+        problems = validate_prompt(prompt)
+        if problems:
+            raise PromptError(f"{args.prompt}: " + "; ".join(map(str, problems)))
     print(f"Loading model {args.model or 'SmolLM2-135M-Instruct (embedded)'} …", file=sys.stderr, flush=True)
     lm = load_model(args.model)
     corpus = _corpus_arg(args.corpus, args.split_headings, store_path) if args.corpus else None
@@ -251,7 +236,7 @@ def _cmd_attribute(args) -> int:
 
     store = Store(args.store)
     trace = store.get_trace(args.run_id)
-    steps = [s.index for s in trace.steps if s.kind != "halt" and s.token_ids]
+    steps = [s.index for s in trace.steps if s.kind != "halt" and s.generation.token_ids]
     step = args.step if args.step is not None else (steps[-1] if steps else 1)
     model = load_model(args.model) if args.model else None
     segments = [x.strip() for x in args.segments.split(",")] if args.segments else None
@@ -274,83 +259,6 @@ def _cmd_attribute(args) -> int:
     return 0
 
 
-def _prompt_ref(store, ref: str):
-    """A preset, a .yaml file, a saved name or a version id -> PromptTemplate."""
-    from pathlib import Path
-
-    from ..errors import PromptError
-    from ..prompt_lab import get_version
-    from ..prompts import list_presets, load_prompt
-
-    if ref in list_presets() or Path(ref).suffix in (".yaml", ".yml"):
-        return load_prompt(ref)
-    try:
-        return get_version(store, ref).prompt
-    except WorkbenchError as err:
-        raise PromptError(f"{err} Presets: {', '.join(list_presets())}.") from err
-
-
-def _cmd_prompt(args) -> int:
-    import difflib
-    from pathlib import Path
-
-    from ..prompt_lab import list_versions, prompt_from_yaml, save_version, validate_prompt
-    from ..prompts import list_presets, load_prompt
-    from ..store.runs import Store
-    from ..tools.core import default_tools
-
-    store = Store(args.store)
-    action = args.prompt_command
-    if action == "list":
-        for name in list_presets():
-            p = load_prompt(name)
-            print(f"preset  {name:14s} {p.hash}  {p.mode:6s} {len(p.examples)} examples  {p.description}")
-        for v in list_versions(store):
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created_at))
-            print(f"saved   {v.name:14s} {v.hash}  {v.prompt.mode:6s} id {v.id} · {when} · {v.note}")
-        return 0
-    if action in ("show", "export"):
-        prompt = _prompt_ref(store, args.ref)
-        if action == "show" and args.render:
-            style = "numbered" if prompt.style == "numbered" else "plain"
-            system, user = prompt.render(args.render, default_tools().describe(style, prompt.tool_descriptions))
-            print("".join(s.text for s in system) + "\n\n" + "".join(s.text for s in user))
-            return 0
-        text = prompt.to_yaml()
-        if action == "export" and args.out:
-            Path(args.out).write_text(text, encoding="utf-8")
-            print(f"wrote {args.out}")
-        else:
-            print(text, end="")
-        return 0
-    if action == "diff":
-        a, b = _prompt_ref(store, args.a), _prompt_ref(store, args.b)
-        lines = difflib.unified_diff(a.to_yaml().splitlines(), b.to_yaml().splitlines(), f"{args.a} ({a.hash})",
-                                     f"{args.b} ({b.hash})", lineterm="")
-        out = "\n".join(lines)
-        print(out if out else f"{args.a} and {args.b} are the same prompt ({a.hash}).")
-        return 0
-    if action == "import":
-        path = Path(args.file)
-        if not path.is_file():
-            raise WorkbenchError(f"No file {path}.")
-        prompt = prompt_from_yaml(path.read_text(encoding="utf-8"), source=str(path))
-        v = save_version(store, prompt, args.name, note=args.note)
-        print(f"saved {v.name} as version {v.id} ({v.hash})")
-        return 0
-    prompt = _prompt_ref(store, args.ref)  # validate
-    model = None
-    if args.model:
-        from ..models import load_model
-
-        model = load_model(args.model)
-    problems = validate_prompt(prompt, model=model)
-    for problem in problems:
-        print(problem)
-    print(f"{len(problems)} problem(s) in {args.ref} ({prompt.hash})")
-    return 1 if problems else 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -368,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "eval":
             return _cmd_eval(args)
         if args.command == "prompt":
-            return _cmd_prompt(args)
+            return cmd_prompt(args)
         if args.command == "attribute":
             return _cmd_attribute(args)
         if args.command == "world":

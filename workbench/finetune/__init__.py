@@ -19,13 +19,26 @@ from .data import (
     pack,
     parse_trajectories,
     preview,
+    preview_html,
+    traces_from_store,
     traces_to_trajectories,
 )
-from .jobs import cancel, job_log, list_jobs, refresh, run_job, submit, wait
+from .jobs import (
+    cancel,
+    job_log,
+    job_status,
+    jobs_table,
+    list_jobs,
+    refresh,
+    run_job,
+    submit,
+    wait,
+)
 
 __all__ = ["FineTuneConfig", "METHODS", "TASKS", "Trajectory", "TrainExample", "Batch", "KIND_NAMES",
            "load_trajectories", "parse_trajectories", "traces_to_trajectories", "export_trajectories", "build_example",
-           "build_examples", "preview", "pack", "submit", "cancel", "refresh", "wait", "job_log", "list_jobs", "run_job",
+           "build_examples", "preview", "preview_html", "traces_from_store", "pack", "submit", "cancel", "refresh",
+           "wait", "job_log", "list_jobs", "jobs_table", "job_status", "run_job",
            "train", "TrainResult", "TrainingError", "train_verifier", "Verifier"]
 
 

@@ -1,10 +1,12 @@
-"""Checkpoints written atomically: a new one is complete on disk before it replaces the old one.
+"""Model folders written atomically: a new one is complete on disk before it replaces the old one.
 
-A checkpoint is a folder: ``weights.safetensors`` (the LoRA weights, or every weight for a full
+``write_model_folder`` is the one way a folder of weights is written here (checkpoints, the trained
+adapter, the verifier, an exported copy): into ``NAME.tmp``, then swapped in with renames, so a
+process killed at any moment leaves either the old or the new folder loadable, never a half-written one.
+
+A checkpoint is such a folder: ``weights.safetensors`` (the LoRA weights, or every weight for a full
 fine-tune), ``optimizer.pt`` (optimizer and scheduler state and the RNG states), ``state.json``
-(step, epoch, position in the epoch, the config). It is written to ``checkpoint.tmp``, then
-swapped in with renames, so a process killed at any moment leaves either the old or the new
-checkpoint loadable, never a half-written one.
+(step, epoch, position in the epoch, the config).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "trainable_state", "load_trainable_state",
-           "export_adapter"]
+           "export_adapter", "write_model_folder"]
 
 CHECKPOINT = "checkpoint"
 
@@ -47,27 +49,42 @@ def save_checkpoint(folder: str | Path, model: Any, method: str, optimizer: Any,
     import torch
     from safetensors.torch import save_file
 
+    def write_files(tmp: Path) -> None:
+        save_file(_dedupe(trainable_state(model, method)), str(tmp / "weights.safetensors"))
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng},
+                   tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps(state, indent=1))
+
+    return write_model_folder(Path(folder) / CHECKPOINT, write_files)
+
+
+def write_model_folder(folder: str | Path, write_files: Callable[[Path], None],
+                       info: dict[str, Any] | None = None) -> Path:
+    """Write ``folder`` atomically: ``write_files(tmp)`` fills ``NAME.tmp`` (plus ``workbench.json`` from ``info``),
+    then renames swap it in (the old folder goes to ``NAME.old`` until the new one is in place).
+
+        >>> write_model_folder(out / "adapter", lambda tmp: model.save_pretrained(str(tmp)),   # doctest: +SKIP
+        ...                    {"kind": "workbench-finetune"})
+    """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    final, tmp, old = folder / CHECKPOINT, folder / f"{CHECKPOINT}.tmp", folder / f"{CHECKPOINT}.old"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    weights = trainable_state(model, method)
-    save_file(_dedupe(weights), str(tmp / "weights.safetensors"))
-    rng = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng},
-               tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps(state, indent=1))
+    write_files(tmp)
+    if info is not None:
+        (tmp / "workbench.json").write_text(json.dumps(info, indent=1))
     _fsync_dir(tmp)
-    if final.exists():
+    if folder.exists():
         shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-    tmp.rename(final)
-    _fsync_dir(folder)
+        folder.rename(old)
+    tmp.rename(folder)
+    _fsync_dir(folder.parent)
     shutil.rmtree(old, ignore_errors=True)
-    return final
+    return folder
 
 
 def latest_checkpoint(folder: str | Path) -> Path | None:
@@ -129,16 +146,12 @@ def export_adapter(folder: str | Path, dest: str | Path, dtype: str = "float16")
     import torch
     from safetensors.torch import load_file, save_file
 
-    folder, dest = Path(folder), Path(dest)
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(folder, tmp)
-    weights = tmp / "adapter_model.safetensors"
-    if weights.is_file():
-        target = getattr(torch, dtype)
-        state = {k: v.to(target) for k, v in load_file(str(weights)).items()}
-        save_file(state, str(weights), metadata={"format": "pt"})
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp.rename(dest)
-    return dest
+    def write_files(tmp: Path) -> None:
+        shutil.copytree(folder, tmp, dirs_exist_ok=True)
+        weights = tmp / "adapter_model.safetensors"
+        if weights.is_file():
+            target = getattr(torch, dtype)
+            state = {k: v.to(target) for k, v in load_file(str(weights)).items()}
+            save_file(state, str(weights), metadata={"format": "pt"})
+
+    return write_model_folder(dest, write_files)

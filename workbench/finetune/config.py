@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..readers import read_text, toml_data
 
 __all__ = ["FineTuneConfig", "METHODS", "TASKS"]
 
@@ -121,11 +121,9 @@ class FineTuneConfig:
             raise ConfigError(f"Bad fine-tune config: {err}.") from err
 
     @classmethod
-    def from_toml_text(cls, text: str) -> "FineTuneConfig":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"The fine-tune config is not valid TOML: {err}.") from err
+    def from_toml_text(cls, text: str, source: str = "The fine-tune config") -> "FineTuneConfig":
+        """A config from TOML text; a syntax error names ``source`` (the file) and the line."""
+        data = toml_data(text, source, error=ConfigError)
         if isinstance(data.get("finetune"), dict):  # a [finetune] table is accepted too
             data = data["finetune"]
         return cls.from_dict(data)
@@ -135,7 +133,7 @@ class FineTuneConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"No fine-tune config at {path}. Write one with `workbench finetune --write-config {path}`.")
-        return cls.from_toml_text(path.read_text(encoding="utf-8"))
+        return cls.from_toml_text(read_text(path, error=ConfigError, allow_empty=True), source=str(path))
 
     def to_toml(self) -> str:
         lines = []

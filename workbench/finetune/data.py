@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import DatasetError
+from ..readers import jsonl_records, read_text
 from ..types import GoldStep, Trace
 
 __all__ = ["Trajectory", "TrainExample", "Batch", "load_trajectories", "parse_trajectories", "traces_to_trajectories",
-           "export_trajectories", "build_example", "build_examples", "preview", "pack", "KIND_NAMES",
-           "MAX_JSONL_BYTES"]
+           "export_trajectories", "traces_from_store", "build_example", "build_examples", "preview", "preview_html",
+           "pack", "KIND_NAMES", "MAX_JSONL_BYTES"]
 
 KIND_NAMES = ("context", "thought", "action")  # per-token kinds: 0 not trained, 1 reasoning loss, 2 action loss
 MAX_JSONL_BYTES = 200 * 1024 * 1024
@@ -87,15 +88,9 @@ class Batch:
 
 def parse_trajectories(lines: Iterable[str], where: str = "trajectories") -> list[Trajectory]:
     """Trajectories from JSONL lines; a malformed line raises DatasetError naming the line and the field."""
-    out: list[Trajectory] = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DatasetError(f"{where}, line {n}: not valid JSON ({err.msg} at column {err.colno}).") from err
-        out.append(_trajectory(rec, f"{where}, line {n}"))
+    text = "\n".join(line.removesuffix("\n") for line in lines)  # lines from splitlines() or from a file
+    at = lambda n: f"{where}, line {n}"  # noqa: E731
+    out = [_trajectory(rec, at(n)) for n, rec in jsonl_records(where, text, error=DatasetError, where=at)]
     if not out:
         raise DatasetError(f"{where} holds no trajectories. Each line needs question and trajectory "
                            "(a list of {thought, action, argument, observation}).")
@@ -159,11 +154,8 @@ def load_trajectories(spec: str | Path, limit: int = 0, store: Any = None) -> li
                                "or store:RUN_ID[,RUN_ID...].")
         if path.stat().st_size > MAX_JSONL_BYTES:
             raise DatasetError(f"{path} is over {MAX_JSONL_BYTES // 2**20} MB; split it or pass fewer trajectories.")
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as err:
-            raise DatasetError(f"{path} is not UTF-8 text (byte {err.start}); save it as UTF-8 JSONL.") from err
-        recs = parse_trajectories(lines, where=str(path))
+        text = read_text(path, error=DatasetError, allow_empty=True)  # empty: parse_trajectories says what it needs
+        recs = parse_trajectories(text.split("\n"), where=str(path))
     return recs[:limit] if limit else recs
 
 
@@ -209,6 +201,20 @@ def export_trajectories(traces_or_trajectories: Iterable[Trace | Trajectory], pa
     tmp.write_text("".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
     tmp.replace(path)
     return len(recs)
+
+
+def traces_from_store(store: Any, mode: str = "react", limit: int = 100_000) -> list[Trace]:
+    """The store's runs of ``mode``, newest first, as traces to export (an unreadable row is skipped, never fatal).
+
+    >>> export_trajectories(traces_from_store(store), "runs.jsonl")      # doctest: +SKIP
+    """
+    traces = []
+    for row in store.list_runs(limit=limit, mode=mode):
+        try:
+            traces.append(store.get_trace(row.id))
+        except Exception:  # a damaged row must not lose the others
+            continue
+    return traces
 
 
 # ---------------------------------------------------------------------- tokenising
@@ -279,6 +285,22 @@ def build_examples(lm: Any, trajectories: list[Trajectory], max_length: int, pro
 def preview(example: TrainExample, tokenizer: Any) -> list[tuple[str, str]]:
     """(token text, kind name) per token: exactly which tokens are trained and with which loss."""
     return [(tokenizer.decode([i]), KIND_NAMES[k]) for i, k in zip(example.ids, example.kinds)]
+
+
+def preview_html(example: TrainExample, tokenizer: Any, max_tokens: int = 600) -> str:
+    """The example as the model sees it, as HTML: trained tokens coloured by their loss (thought: reasoning loss,
+    action: action loss), the context plain; the last ``max_tokens`` tokens are shown, all are counted."""
+    import html
+
+    tokens = preview(example, tokenizer)
+    colours = {"thought": "#c7e9c0", "action": "#fdd0a2"}
+    spans = "".join(f'<span class="wb-tok" title="{k}" style="background:{colours.get(k, "transparent")}">'
+                    f'{html.escape(t)}</span>' for t, k in tokens[-max_tokens:])
+    n = {k: sum(1 for _, kk in tokens if kk == k) for k in KIND_NAMES}
+    shown = f" — showing the last {max_tokens}" if len(tokens) > max_tokens else ""
+    return (f"<p>{len(tokens)} tokens: <b style='background:#c7e9c0'>{n['thought']} thought</b> (reasoning loss), "
+            f"<b style='background:#fdd0a2'>{n['action']} action</b> (action loss), {n['context']} context (not "
+            f"trained: prompt and observations){shown}</p><pre style='white-space:pre-wrap'>{spans}</pre>")
 
 
 # ---------------------------------------------------------------------- packing

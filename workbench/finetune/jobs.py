@@ -28,7 +28,10 @@ from typing import Any
 from ..errors import InputError
 from .config import FineTuneConfig
 
-__all__ = ["submit", "record_job", "cancel", "refresh", "wait", "job_log", "run_job", "list_jobs", "worker_command"]
+__all__ = ["submit", "record_job", "cancel", "refresh", "wait", "job_log", "run_job", "list_jobs", "worker_command",
+           "jobs_table", "job_status", "JOB_COLUMNS"]
+
+JOB_COLUMNS = ["id", "state", "task", "name", "started", "steps", "final loss", "probe success", "adapter", "error"]
 
 _children: dict[str, subprocess.Popen] = {}  # job id -> worker started by this process (reaped by refresh)
 _lock = threading.Lock()
@@ -134,6 +137,45 @@ def list_jobs(store: Any = None, limit: int = 50) -> list[dict[str, Any]]:
     """Jobs newest first, each refreshed (a dead worker's job shows as failed)."""
     store = _store(store)
     return [refresh(j["id"], store) for j in store.list_jobs(limit)]
+
+
+def jobs_table(store: Any = None, limit: int = 50) -> Any:
+    """The jobs, newest first, one row each (JOB_COLUMNS): state, when, steps, final loss, probe success, result."""
+    import pandas as pd
+
+    rows = []
+    for job in list_jobs(store, limit=limit):
+        res = job.get("result") or {}
+        final = res.get("final", {}) if isinstance(res, dict) else {}
+        rows.append([job["id"], job["state"], job["kind"], job["name"],
+                     time.strftime("%m-%d %H:%M", time.localtime(job["created_at"])), res.get("steps", ""),
+                     _fmt(final.get("train_loss")), _fmt(final.get("probe_success")), res.get("adapter_dir", ""),
+                     (job["error"] or "")[:120]])
+    return pd.DataFrame(rows, columns=JOB_COLUMNS)
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.3f}" if isinstance(x, (int, float)) else ""
+
+
+def job_status(job: dict[str, Any], points: list[dict[str, Any]] | None = None) -> str:
+    """A job's status as Markdown: state, id, step / total steps (from its metric ``points``), how it stopped,
+    and its result folder.
+
+    >>> job_status(refresh(job_id, store), store.job_metrics(job_id))     # doctest: +SKIP
+    '**running** · job `ft-...` · step 40 / 100'
+    """
+    import html
+
+    steps = max((p["step"] for p in points or []), default=0)
+    total = job["config"].get("steps", 0) * (2 if job["config"].get("continual_data") else 1)
+    status = f"**{job['state']}** · job `{job['id']}` · step {steps} / {total}"
+    if job["error"]:  # escaped: the Markdown is rendered as HTML
+        status += f"\n\n{'Stopped' if job['state'] == 'cancelled' else 'Error'}: {html.escape(job['error'])}"
+    res = job.get("result") or {}
+    if job["state"] == "done" and res.get("adapter_dir"):
+        status += f"\n\nResult: `{res['adapter_dir']}`"
+    return status
 
 
 def cancel(job_id: str, store: Any = None) -> bool:

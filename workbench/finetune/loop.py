@@ -13,10 +13,8 @@ the packed batches and gradients are averaged (DDP; FSDP / DeepSpeed from the ac
 
 from __future__ import annotations
 
-import json
 import math
 import random
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any, Callable
 
 from ..deps import require
 from ..errors import ConfigError, WorkbenchError
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, write_model_folder
 from .config import FineTuneConfig
 from .data import Batch, build_examples, load_trajectories, pack
 
@@ -366,18 +364,13 @@ def probe(model: Any, lm: Any, cfg: FineTuneConfig) -> dict[str, float]:
 
 def save_adapter(model: Any, lm: Any, cfg: FineTuneConfig, folder: Path, final: dict[str, float]) -> Path:
     """The trained result as a folder ``load_model`` accepts: a peft adapter (or full weights) plus workbench.json."""
-    folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
-    if cfg.method == "full":
-        lm.tokenizer.save_pretrained(str(tmp))
+    def write_files(tmp: Path) -> None:
+        model.save_pretrained(str(tmp))
+        if cfg.method == "full":
+            lm.tokenizer.save_pretrained(str(tmp))
+
     info = {"kind": "workbench-finetune", "method": cfg.method, "base_model": cfg.base_model,
             "agent_defaults": {"prompt": cfg.prompt, "n_examples": cfg.n_examples},
             "config": cfg.to_dict(), "final": final, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-    (tmp / "workbench.json").write_text(json.dumps(info, indent=1))
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
-    return folder
+    return write_model_folder(folder, write_files, info)
 

@@ -17,17 +17,16 @@ tokens (at most the encoder's 512 positions).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ConfigError
 from ..verifier import KIND, Verifier, unsupported_message, verify_finish
+from .checkpoint import write_model_folder
 from .config import FineTuneConfig
 from .verifier_data import LABELS, Pair, classification_report, load_pairs
 
@@ -264,17 +263,13 @@ def train_verifier(cfg: FineTuneConfig, on_metric: MetricFn | None = None,
 
 def _save(model: Any, tokenizer: Any, cfg: FineTuneConfig, folder: Path, max_length: int,
           result: dict[str, Any]) -> Path:
-    """Write the classifier, its tokenizer and workbench.json to ``folder`` atomically (tmp folder + rename)."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
+    """Write the classifier, its tokenizer and workbench.json to ``folder`` atomically (write_model_folder)."""
+    def write_files(tmp: Path) -> None:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+
     info = {"kind": KIND, "labels": list(LABELS), "base_model": cfg.base_model, "max_length": max_length,
             "threshold": 0.5, "accuracy": result["accuracy"], "report": result["report"],
             "evaluated_on": result["evaluated_on"], "config": cfg.to_dict(),
             "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-    (tmp / "workbench.json").write_text(json.dumps(info, indent=1))
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
-    return folder
+    return write_model_folder(folder, write_files, info)

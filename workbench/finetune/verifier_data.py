@@ -15,7 +15,6 @@ same seed gives the same pairs.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import ConfigError
+from ..readers import jsonl_records, read_text
 
 __all__ = ["Pair", "LABELS", "build_pairs", "load_pairs", "classification_report", "mentions"]
 
@@ -113,11 +113,9 @@ def load_pairs(spec: str, seed: int = 0, limit: int = 0) -> list[Pair]:
     path = Path(spec).expanduser()
     if spec.endswith(".jsonl") and path.is_file():
         pairs = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
+        text = read_text(path, error=ConfigError, allow_empty=True)
+        for n, row in jsonl_records(path, text, error=ConfigError, where=lambda n: f"{path} line {n}"):
             try:
-                row = json.loads(line)
                 pairs.append(Pair(str(row["observation"]), str(row["answer"]), int(bool(row["label"])),
                                   str(row.get("source", f"{path.name}:{n}"))))
             except (ValueError, KeyError, TypeError) as err:
