@@ -20,7 +20,6 @@ Reports
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -32,6 +31,9 @@ import torch
 from workbench import Agent, load_model, load_tasks
 from workbench.generation import DecodeSession, GenerationConfig
 from workbench.types import TASK_TYPES
+
+sys.path.append(str(Path(__file__).resolve().parent))  # bench/_report.py, also when a test loads this file by path
+from _report import result_path, write_report  # noqa: E402
 
 
 def pick_tasks(n: int):
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--tasks", type=int, default=20)
     ap.add_argument("--max-steps", type=int, default=8)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "agent_cache.json"))
+    ap.add_argument("--out", default=str(result_path("agent_cache")))
     args = ap.parse_args(argv)
 
     torch.manual_seed(0)
@@ -101,10 +103,10 @@ def main(argv=None) -> int:
         fast, t_fast = timed_run(cached_agent, task.question)
         mid, t_mid = timed_run(reuse_agent, task.question)
         slow, t_slow = timed_run(naive_agent, task.question)
-        ids = [s.token_ids for s in slow.steps]
-        same = [s.token_ids for s in fast.steps] == ids == [s.token_ids for s in mid.steps]
-        accepted += sum(s.accepted_tokens for s in fast.steps)
-        drafted += sum(s.draft_tokens for s in fast.steps)
+        ids = [s.generation.token_ids for s in slow.steps]
+        same = [s.generation.token_ids for s in fast.steps] == ids == [s.generation.token_ids for s in mid.steps]
+        accepted += sum(s.generation.accepted_tokens for s in fast.steps)
+        drafted += sum(s.generation.draft_tokens for s in fast.steps)
         rows.append({"task": task.id, "type": task.type, "steps": len(fast.steps), "identical": same,
                      "cached_s": t_fast, "reuse_only_s": t_mid, "naive_s": t_slow, "ratio": t_fast / t_slow,
                      "ratio_reuse_only": t_mid / t_slow, "generated_tokens": fast.generated_tokens,
@@ -127,28 +129,24 @@ def main(argv=None) -> int:
         if long_rows else None,
         "decode": speed, "lookahead_accepted": accepted, "lookahead_drafted": drafted, "rows": rows,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=1))
-    print()
-    print("| measure | value |\n|---|---|")
-    print(f"| greedy outputs identical (token ids, all steps, {len(rows)} tasks) | {summary['identical_outputs']} |")
-    print(f"| wall-time ratio agent / naive loop, all {len(rows)} runs | {summary['ratio_all']:.2f} |")
+    lines = ["| measure | value |", "|---|---|",
+             f"| greedy outputs identical (token ids, all steps, {len(rows)} tasks) | {summary['identical_outputs']} |",
+             f"| wall-time ratio agent / naive loop, all {len(rows)} runs | {summary['ratio_all']:.2f} |"]
     if long_rows:
-        print(f"| wall-time ratio agent / naive loop, {len(long_rows)} runs of >= 3 steps | "
-              f"{summary['ratio_3plus_steps']:.2f} |")
-    print(f"| the same with KV reuse within a run only (no shared prefix, no lookahead), all runs | "
-          f"{summary['ratio_all_reuse_only']:.2f} |")
+        lines.append(f"| wall-time ratio agent / naive loop, {len(long_rows)} runs of >= 3 steps | "
+                     f"{summary['ratio_3plus_steps']:.2f} |")
+    lines.append(f"| the same with KV reuse within a run only (no shared prefix, no lookahead), all runs | "
+                 f"{summary['ratio_all_reuse_only']:.2f} |")
     if long_rows:
-        print(f"| the same with KV reuse within a run only, runs of >= 3 steps | "
-              f"{summary['ratio_3plus_steps_reuse_only']:.2f} |")
-    print(f"| decode tokens/s, session loop without lookahead / model.generate | {speed['session_tokens_per_s']:.1f} / "
-          f"{speed['generate_tokens_per_s']:.1f} = {speed['ratio']:.2f} |")
-    print(f"| decode tokens/s, session loop with lookahead 8 / model.generate | "
-          f"{speed['session_lookahead_tokens_per_s']:.1f} / {speed['generate_tokens_per_s']:.1f} = "
-          f"{speed['ratio_lookahead']:.2f} |")
-    print(f"| lookahead: draft tokens accepted / proposed (all runs) | {accepted} / {drafted} |")
-    print(f"\nwrote {out}")
+        lines.append(f"| the same with KV reuse within a run only, runs of >= 3 steps | "
+                     f"{summary['ratio_3plus_steps_reuse_only']:.2f} |")
+    lines += [f"| decode tokens/s, session loop without lookahead / model.generate | "
+              f"{speed['session_tokens_per_s']:.1f} / {speed['generate_tokens_per_s']:.1f} = {speed['ratio']:.2f} |",
+              f"| decode tokens/s, session loop with lookahead 8 / model.generate | "
+              f"{speed['session_lookahead_tokens_per_s']:.1f} / {speed['generate_tokens_per_s']:.1f} = "
+              f"{speed['ratio_lookahead']:.2f} |",
+              f"| lookahead: draft tokens accepted / proposed (all runs) | {accepted} / {drafted} |"]
+    write_report(args.out, summary, lines)
     return 0 if summary["identical_outputs"] else 1
 
 

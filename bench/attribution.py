@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import platform
 import sys
 import time
@@ -28,6 +27,9 @@ import torch
 from workbench import Agent, load_model, load_tasks
 from workbench.attribution import attribute_step, captum_reference
 
+sys.path.append(str(Path(__file__).resolve().parent))  # bench/_report.py, also when a test loads this file by path
+from _report import result_path, write_report  # noqa: E402
+
 
 def pick_run(lm, task_id: str | None, min_steps: int):
     """The first demo test task whose react run has at least ``min_steps`` steps (or the named one)."""
@@ -36,7 +38,7 @@ def pick_run(lm, task_id: str | None, min_steps: int):
         tasks = [t for t in tasks if t.id == task_id]
     for task in tasks:
         trace = Agent(lm, max_steps=4).run(task.question)
-        if len([s for s in trace.steps if s.token_ids]) >= min_steps:
+        if len([s for s in trace.steps if s.generation.token_ids]) >= min_steps:
             return task, trace
     raise SystemExit("no demo task gave a run that long; pass --task")
 
@@ -71,14 +73,14 @@ def main(argv=None) -> int:
     ap.add_argument("--target", default="action")
     ap.add_argument("--ig-steps", type=int, default=16)
     ap.add_argument("--inseq-steps", type=int, default=4, help="IG steps for the inseq comparison (per token: slow)")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "attribution.json"))
+    ap.add_argument("--out", default=str(result_path("attribution")))
     args = ap.parse_args(argv)
 
     lm = load_model(args.model)
     task, trace = pick_run(lm, args.task, args.step)
     step = next(s for s in trace.steps if s.index == args.step)
-    print(f"task {task.id}: {task.question!r}; step {args.step} has {step.prompt_tokens} prompt tokens and "
-          f"{len(step.token_ids)} generated", flush=True)
+    print(f"task {task.id}: {task.question!r}; step {args.step} has {step.generation.prompt_tokens} prompt tokens and "
+          f"{len(step.generation.token_ids)} generated", flush=True)
 
     attribute_step(trace, args.step, target=args.target, model=lm)  # warm-up (allocations, lazy imports)
     ours = attribute_step(trace, args.step, target=args.target, model=lm)
@@ -104,7 +106,7 @@ def main(argv=None) -> int:
 
     summary = {
         "model": lm.name, "device": str(lm.device), "threads": torch.get_num_threads(), "machine": platform.machine(),
-        "task": task.id, "step": args.step, "target": args.target, "prompt_tokens": step.prompt_tokens,
+        "task": task.id, "step": args.step, "target": args.target, "prompt_tokens": step.generation.prompt_tokens,
         "target_tokens": len(ours.target_ids), "segments": len(ours.features),
         "ours": {"seconds": ours.seconds, "forward_passes": ours.forward_passes, "scores": ours.scores},
         "captum": {"seconds": ref.seconds, "forward_passes": ref.forward_passes, "scores": ref.scores},
@@ -116,25 +118,22 @@ def main(argv=None) -> int:
                                  "forward_passes": ig.forward_passes, "backward_passes": ig.backward_passes},
         "inseq": inseq,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=1))
-    print()
-    print("| measure | value |\n|---|---|")
-    print(f"| step | {task.id}, step {args.step}, target {args.target}: {step.prompt_tokens} prompt tokens, "
-          f"{len(ours.target_ids)} target tokens, {len(ours.features)} segments |")
-    print(f"| max abs difference of segment scores (per-token scores) | {diff:.2e} ({diff_tokens:.2e}) |")
-    print(f"| forward passes: ours / Captum defaults | {ours.forward_passes} / {ref.forward_passes} |")
-    print(f"| wall time: ours / Captum defaults | {ours.seconds:.2f} s / {ref.seconds:.2f} s "
-          f"(**{summary['speedup']:.1f}x** faster) |")
-    print(f"| Captum's one-pass mode (forward_in_tokens=False): max abs difference, passes, time | "
-          f"{diff_one_pass:.2e}, {one_pass.forward_passes}, {one_pass.seconds:.2f} s "
-          f"({one_pass.seconds / ours.seconds:.1f}x ours) |")
-    print(f"| token-level layer integrated gradients, {args.ig_steps} steps | {ig.seconds:.1f} s |")
     inseq_text = (f"{inseq['seconds']:.1f} s ({inseq['method']}); ours with the same settings "
                   f"{inseq['ours_same_settings_seconds']:.1f} s") if inseq.get("available") else inseq["why"]
-    print(f"| inseq | {inseq_text} |")
-    print(f"\nwrote {out}")
+    write_report(args.out, summary, [
+        "| measure | value |", "|---|---|",
+        f"| step | {task.id}, step {args.step}, target {args.target}: {step.generation.prompt_tokens} prompt tokens, "
+        f"{len(ours.target_ids)} target tokens, {len(ours.features)} segments |",
+        f"| max abs difference of segment scores (per-token scores) | {diff:.2e} ({diff_tokens:.2e}) |",
+        f"| forward passes: ours / Captum defaults | {ours.forward_passes} / {ref.forward_passes} |",
+        f"| wall time: ours / Captum defaults | {ours.seconds:.2f} s / {ref.seconds:.2f} s "
+        f"(**{summary['speedup']:.1f}x** faster) |",
+        f"| Captum's one-pass mode (forward_in_tokens=False): max abs difference, passes, time | "
+        f"{diff_one_pass:.2e}, {one_pass.forward_passes}, {one_pass.seconds:.2f} s "
+        f"({one_pass.seconds / ours.seconds:.1f}x ours) |",
+        f"| token-level layer integrated gradients, {args.ig_steps} steps | {ig.seconds:.1f} s |",
+        f"| inseq | {inseq_text} |",
+    ])
     return 0
 
 

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import threading
 import time
@@ -35,6 +36,9 @@ import torch
 from workbench.finetune import FineTuneConfig, build_examples, load_trajectories
 from workbench.finetune.loop import train
 from workbench.models import load_model
+
+sys.path.append(str(Path(__file__).resolve().parent))  # bench/_report.py, also when a test loads this file by path
+from _report import result_path, write_report  # noqa: E402
 
 
 class PeakRSS:
@@ -129,7 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=4, help="trajectories per step")
     ap.add_argument("--examples", type=int, default=64)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "finetune.json"))
+    ap.add_argument("--out", default=str(result_path("finetune")))
     args = ap.parse_args(argv)
     tmp = tempfile.mkdtemp()
     recs = load_trajectories("demo:train", limit=args.examples)
@@ -152,12 +156,12 @@ def main(argv=None) -> int:
         peak = float(os.environ.get("PEAK_BF16_FLOPS", "989e12"))  # H100/H200 dense bf16
         for r in (hf, ours):
             r["mfu"] = 6 * n_params * r["tokens_per_s"] / peak
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(summary, indent=1))
-    print(f"\n| | HF Trainer | ours |\n|---|---|---|\n| tokens/s | {hf['tokens_per_s']:.1f} | "
-          f"{ours['tokens_per_s']:.1f} (**{summary['speedup']:.2f}x**) |\n| padding processed | "
-          f"{hf['padding_share']:.1%} | 0% |\n| peak RSS | {hf['peak_rss_gb']:.2f} GB | {ours['peak_rss_gb']:.2f} GB |")
-    print(f"\nwrote {args.out}")
+    write_report(args.out, summary, [
+        "| | HF Trainer | ours |", "|---|---|---|",
+        f"| tokens/s | {hf['tokens_per_s']:.1f} | {ours['tokens_per_s']:.1f} (**{summary['speedup']:.2f}x**) |",
+        f"| padding processed | {hf['padding_share']:.1%} | 0% |",
+        f"| peak RSS | {hf['peak_rss_gb']:.2f} GB | {ours['peak_rss_gb']:.2f} GB |",
+    ])
     return 0
 
 

@@ -24,12 +24,16 @@ import math
 import platform
 import socket
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+sys.path.append(str(Path(__file__).resolve().parent))  # bench/_report.py, also when a test loads this file by path
+from _report import write_report  # noqa: E402
 
 HOST = "127.0.0.1"  # the only address this test ever talks to
 
@@ -208,13 +212,13 @@ def main() -> None:
 
     summary["machine"] = {"cpu_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
                           "python": platform.python_version(), "torch": torch.__version__}
-    print(json.dumps(summary, indent=1))
+    lines = [json.dumps(summary, indent=1)]
     if report.errors:
-        print("errors:", *report.errors[:5], sep="\n  ")
+        lines += ["errors:", *(f"  {e}" for e in report.errors[:5])]
     if args.out:
-        data = {"summary": summary, "runs": [asdict(r) for r in report.records]}
-        Path(args.out).write_text(json.dumps(data, indent=1), encoding="utf-8")
-        print(f"wrote {args.out}")
+        write_report(args.out, {"summary": summary, "runs": [asdict(r) for r in report.records]}, lines)
+    else:
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":

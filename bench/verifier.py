@@ -32,6 +32,9 @@ from workbench.finetune import FineTuneConfig
 from workbench.finetune.verifier import Verifier, train_verifier
 from workbench.finetune.verifier_data import classification_report, load_pairs, mentions
 
+sys.path.append(str(Path(__file__).resolve().parent))  # bench/_report.py, also when a test loads this file by path
+from _report import result_path, write_report  # noqa: E402
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
@@ -40,16 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-tokens", type=int, default=2048)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default=".bench_out/verifier", help="output_dir of the fine-tune (weights: not committed)")
-    ap.add_argument("--out", default="bench/results/verifier.json")
+    ap.add_argument("--out", default=str(result_path("verifier")))
     ap.add_argument("--agent-tasks", type=int, default=0, help="also run the agent on this many demo:test tasks")
     ap.add_argument("--reuse", action="store_true", help="keep the trained folder and figures in --out; "
                     "only run the agent comparison")
     args = ap.parse_args(argv)
     if args.reuse:
-        out = json.loads(Path(args.out).read_text())
+        out = json.loads(result_path(args.out).read_text())
         out["agent"] = agent_comparison(str(Path(args.work) / "verifier"), args.agent_tasks)
-        Path(args.out).write_text(json.dumps(out, indent=1))
-        print(json.dumps({k: v for k, v in out["agent"].items() if k != "tasks"}, indent=1))
+        write_report(args.out, out, [json.dumps({k: v for k, v in out["agent"].items() if k != "tasks"}, indent=1)])
         return 0
 
     cfg = FineTuneConfig(task="verifier", base_model="minilm", data="demo:train", eval_data="demo:dev",
@@ -87,11 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.agent_tasks:
         out["agent"] = agent_comparison(result["adapter_dir"], args.agent_tasks)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(json.dumps({k: out[k] for k in ("n_train", "train_seconds")}, indent=1))
-    print(f"dev accuracy {out['dev']['accuracy']:.3f}, test accuracy {out['test']['accuracy']:.3f}; "
-          f"test report {json.dumps(test_report, indent=1)}")
+    write_report(args.out, out, [
+        json.dumps({k: out[k] for k in ("n_train", "train_seconds")}, indent=1),
+        f"dev accuracy {out['dev']['accuracy']:.3f}, test accuracy {out['test']['accuracy']:.3f}; "
+        f"test report {json.dumps(test_report, indent=1)}",
+    ])
     return 0
 
 

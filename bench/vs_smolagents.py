@@ -47,6 +47,9 @@ from workbench.tools import ToolContext, Toolbox, default_tools
 from workbench.types import TASK_TYPES, Task
 from workbench.world import load_world
 
+sys.path.append(str(Path(__file__).resolve().parent))  # bench/_report.py, also when a test loads this file by path
+from _report import result_path, write_report  # noqa: E402
+
 AGENTS = ("workbench", "smolagents")
 MAX_NEW_TOKENS = 128  # per step, as AgentConfig.max_new_tokens
 MAX_OBSERVATION_CHARS = 600  # as AgentConfig.max_observation_chars: longer observations are cut
@@ -224,7 +227,7 @@ def run_workbench(agent: Agent, question: str) -> dict:
     row["model_calls"] = len(model_steps)
     row["step_errors"] = [s.error[:300] for s in model_steps if s.error]
     row["tool_calls"] = [str(s.action) for s in model_steps if s.action is not None]
-    row["output_tokens"] = sum(s.generated_tokens for s in model_steps)
+    row["output_tokens"] = sum(s.generation.generated_tokens for s in model_steps)
     row["completions"] = [(s.completion + s.action_completion)[:300] for s in model_steps]
     return row
 
@@ -317,7 +320,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tasks", type=int, default=30, help="number of demo:test tasks, spread over the types")
     ap.add_argument("--max-steps", type=int, default=8)
     ap.add_argument("--skip", type=int, default=0, help="skip the first N chosen tasks (to continue a partial run)")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "vs_smolagents.json"))
+    ap.add_argument("--out", default=str(result_path("vs_smolagents")))
     args = ap.parse_args(argv)
 
     import smolagents
@@ -327,8 +330,6 @@ def main(argv=None) -> int:
     lm = load_model()
     tasks = pick_tasks(args.tasks)[args.skip:]
     t0 = time.perf_counter()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
 
     def report(rows: list[dict]) -> dict:
         summary = {
@@ -339,13 +340,11 @@ def main(argv=None) -> int:
             "max_steps": args.max_steps, "max_new_tokens": MAX_NEW_TOKENS, "wall_s": time.perf_counter() - t0,
             **summarize(rows), "rows": rows,
         }
-        out.write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+        write_report(args.out, summary, echo=False)  # after every row: a partial run keeps its rows
         return summary
 
     summary = report(compare(lm, tasks, max_steps=args.max_steps, on_row=report))
-    print()
-    print(markdown_table(summary))
-    print(f"\nwrote {out}")
+    write_report(args.out, summary, markdown_table(summary).split("\n"))
     return 0
 
 

@@ -74,9 +74,9 @@ def test_the_cycle_finder_finds_a_cycle():
 LAYERS = [
     {"types", "errors", "deps", "readers"},
     {"models", "generation", "parsing", "prompts", "corpus", "documents", "tools", "fewshot", "testing", "store",
-     "verifier", "world", "datasets", "knowledge"},
-    {"agent"},
-    {"eval_modes", "evaluation", "attribution", "prompt_lab", "finetune"},
+     "verifier", "world", "datasets", "knowledge", "sampling", "kvcache"},
+    {"agent", "steps"},
+    {"eval_modes", "evaluation", "attribution", "prompt_lab", "prompt_experiments", "finetune"},
     {"viz"},
     {"app", "cli"},
 ]

@@ -138,6 +138,50 @@ def test_traces_export_round_trip(tmp_path):
         traces_to_trajectories([cot], strict=True)
 
 
+def test_traces_from_store_lists_react_runs_and_skips_unreadable_ones(tmp_path, monkeypatch):
+    from workbench.agent import Agent
+    from workbench.finetune import traces_from_store
+    from workbench.testing import ScriptedModel
+
+    store = Store(tmp_path / "runs.db")
+    first, second = (Agent(ScriptedModel([f"Thought: {n}.\nAction: finish[{n}]"])).run(f"{n}?") for n in (1, 2))
+    for trace in (first, second, Agent(ScriptedModel(["Thought: 5.\nAnswer: 5"]), mode="cot").run("2+3?")):
+        store.save_trace(trace)
+    assert {t.id for t in traces_from_store(store)} == {first.id, second.id}
+    read = store.get_trace
+    monkeypatch.setattr(store, "get_trace", lambda run_id: read(run_id) if run_id != first.id else 1 / 0)
+    assert [t.id for t in traces_from_store(store)] == [second.id]
+
+
+def test_preview_html_colours_trained_tokens_and_escapes_text(tiny_chat):
+    from workbench.finetune import preview_html
+
+    ex = build_example(tiny_chat, load_trajectories("demo:train", limit=1)[0])
+    kinds = [k for _, k in preview(ex, tiny_chat.tokenizer)]
+    html = preview_html(ex, tiny_chat.tokenizer, max_tokens=20)
+    assert html.startswith(f"<p>{len(kinds)} tokens: <b style='background:#c7e9c0'>{kinds.count('thought')} thought")
+    assert html.count('class="wb-tok"') == 20 and "showing the last 20" in html and "<script" not in html
+
+
+def test_jobs_table_and_job_status_summarise_a_job(tmp_path):
+    from workbench.finetune import job_status, jobs_table, refresh
+    from workbench.finetune.jobs import JOB_COLUMNS, record_job
+
+    store = Store(tmp_path / "runs.db")
+    job_id, out = record_job(tiny_cfg(tmp_path, steps=4), store)
+    store.log_metrics(job_id, 3, {"train_loss": 1.5})
+    assert job_status(refresh(job_id, store), store.job_metrics(job_id)) == f"**queued** · job `{job_id}` · step 3 / 4"
+    store.finish_job(job_id, "done", result={"steps": 4, "adapter_dir": str(out), "final": {"train_loss": 0.25}})
+    status = job_status(refresh(job_id, store), store.job_metrics(job_id))
+    assert status.startswith("**done**") and status.endswith(f"Result: `{out}`")
+    table = jobs_table(store)
+    assert list(table.columns) == JOB_COLUMNS and table.iloc[0]["final loss"] == "0.250"
+    assert table.iloc[0][["id", "state", "steps"]].tolist() == [job_id, "done", 4]
+    failed, _ = record_job(tiny_cfg(tmp_path), store)
+    store.finish_job(failed, "failed", error="<b>out of memory</b>")
+    assert "Error: &lt;b&gt;out of memory" in job_status(refresh(failed, store))
+
+
 def test_packing_has_no_padding_and_keeps_every_token(tiny_chat):
     recs = load_trajectories("demo:train", limit=9)
     examples = [build_example(tiny_chat, r) for r in recs]

@@ -8,7 +8,7 @@ import pytest
 from workbench.errors import InputError
 from workbench.knowledge import DEMO_KEY, SOURCE_COLUMNS, KnowledgeSources, parse_questions
 from workbench.store import Store
-from workbench.testing import ScriptedModel, free_port
+from workbench.testing import ScriptedModel
 
 GUIDE = """# Bellwether Lighthouse
 
@@ -97,19 +97,9 @@ def test_parse_questions_keeps_order_drops_blanks_and_repeats():
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    from workbench.app import build_app
-    from workbench.app.render import CSS
-
-    store = Store(tmp_path_factory.mktemp("knowledge") / "runs.db")
-    demo = build_app(model="tiny", store=store)
+def served(serve_app):
     script = [" I look it up.\nAction: search[bellwether lighthouse]", " It says 1874.\nAction: finish[1874]"]
-    demo.workbench_context.models.add("scripted", _Replay(script))
-    demo.queue(default_concurrency_limit=2)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
-    yield demo, f"http://127.0.0.1:{port}/", store
-    demo.close()
+    return serve_app("knowledge", concurrency=2, models={"scripted": _Replay(script)})
 
 
 class _Replay:

@@ -19,8 +19,13 @@ def test_all_matches_exported_members():
                 if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"}
     assert set(workbench.__all__) == exported
     assert len(workbench.__all__) == len(set(workbench.__all__))
-    for name in workbench.__all__:
-        assert getattr(workbench, name) is not None
+    for name in workbench.__all__:  # each name is the package's own member under its own name, documented
+        value = getattr(workbench, name)
+        if callable(value):
+            assert value.__module__.startswith("workbench.") and value.__name__ == name, (name, value)
+            assert (value.__doc__ or "").strip(), f"workbench.{name} has no docstring"
+        else:  # a constant: a non-empty model id or table of choices
+            assert isinstance(value, (str, tuple)) and value, (name, value)
 
 
 def test_app_module_does_not_import_gradio_at_import_time():

@@ -34,16 +34,16 @@ def test_a_demo_task_end_to_end(lm):
     assert trace.steps[0].prompt.startswith("<|im_start|>system\n")
     assert task.question in trace.steps[0].prompt
     for step in trace.steps:
-        assert step.generated_tokens == len(step.token_ids) == len(step.logprobs) > 0
-        assert all(lp <= 0 for lp in step.logprobs)
+        assert step.generation.generated_tokens == len(step.generation.token_ids) == len(step.generation.logprobs) > 0
+        assert all(lp <= 0 for lp in step.generation.logprobs)
     assert any(s.action is not None and not s.error for s in trace.steps), "no well-formed action at all"
     if len(trace.steps) > 1:
-        assert trace.steps[1].reused_tokens >= trace.steps[0].prompt_tokens
-        assert trace.steps[1].prefill_tokens < trace.steps[0].prompt_tokens / 4
+        assert trace.steps[1].generation.reused_tokens >= trace.steps[0].generation.prompt_tokens
+        assert trace.steps[1].generation.prefill_tokens < trace.steps[0].generation.prompt_tokens / 4
 
 
 def test_greedy_runs_are_deterministic_and_match_the_naive_loop(lm):
     question = load_tasks("test", types=["arithmetic"])[0].question
     a = Agent(lm, max_steps=2).run(question)
     b = Agent(lm, max_steps=2, reuse_cache=False).run(question)
-    assert [s.token_ids for s in a.steps] == [s.token_ids for s in b.steps]
+    assert [s.generation.token_ids for s in a.steps] == [s.generation.token_ids for s in b.steps]

@@ -16,25 +16,15 @@ import pytest
 
 pytest.importorskip("gradio")
 
-from workbench.app import DEFAULT_HOST, launch  # noqa: E402
+from workbench.app import DEFAULT_HOST  # noqa: E402
 from workbench.app.context import MAX_UPLOAD_MB  # noqa: E402
-from workbench.store import Store  # noqa: E402
-from workbench.testing import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("web")
-    store = folder / "runs.db"
-    Store(store)
-    port = free_port()
-    demo = launch(model="tiny", port=port, store=store, preload=False, block=False, quiet=True)  # default host
-    yield demo, f"http://127.0.0.1:{port}/", store, port
-    demo.close()
+def served(serve_app):
+    return serve_app("web", as_serve=True)  # workbench.app.launch, with its default host
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -77,7 +67,7 @@ def _listening_addresses(port: int) -> set[str]:
 def test_the_app_binds_to_loopback_only_by_default(served):
     from workbench.cli import build_parser
 
-    demo, _, _, port = served
+    demo, port = served.demo, served.port
     assert DEFAULT_HOST == "127.0.0.1" and build_parser().parse_args(["serve"]).host == "127.0.0.1"
     assert demo.server_name == "127.0.0.1"
     if Path("/proc/net/tcp").exists():
@@ -85,7 +75,7 @@ def test_the_app_binds_to_loopback_only_by_default(served):
 
 
 def test_the_file_route_serves_an_upload_and_nothing_outside(served, tmp_path):
-    _, url, store, _ = served
+    _, url, store = served
     status, body = _upload(url, "mine.jsonl", b'{"question": "q", "answer": "a"}\n')
     assert status == 200
     uploaded = re.findall(r'"([^"]+mine\.jsonl)"', body)[0]
@@ -110,7 +100,7 @@ def test_the_file_route_serves_an_upload_and_nothing_outside(served, tmp_path):
 
 
 def test_uploads_over_the_limit_are_refused_and_the_app_goes_on(served):
-    _, url, _, _ = served
+    url = served.url
     status, body = _upload(url, "big.jsonl", b"x" * (MAX_UPLOAD_MB * 1024 * 1024 + 1024))
     assert status == 413 and "maximum allowed size" in body
     status, _ = _upload(url, "small.jsonl", b'{"question": "q", "answer": "a"}\n')

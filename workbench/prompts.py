@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PromptError, TemplateError
+from .readers import read_text, yaml_data
 from .types import Segment
 
 __all__ = ["PromptTemplate", "Example", "ExampleStep", "load_prompt", "list_presets", "MODES", "PLACEHOLDERS",
@@ -210,12 +211,8 @@ class PromptTemplate:
 
     @classmethod
     def from_yaml(cls, text: str, source: str = "prompt") -> "PromptTemplate":
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise PromptError(f"{source}: not valid YAML ({err}).") from err
+        """A prompt from YAML text; a syntax error names ``source`` (the file) and the line."""
+        data = yaml_data(text, source, error=PromptError)
         if not isinstance(data, dict):
             raise PromptError(f"{source}: expected a mapping with mode, system, user and examples.")
         return cls.from_dict(data, source)
@@ -258,11 +255,11 @@ def load_prompt(name_or_path: str | Path | None = None, mode: str = "react") -> 
         name_or_path = _DEFAULT_PRESET[mode]
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        return PromptTemplate.from_yaml(path.read_text(encoding="utf-8"), source=str(path))
+        return PromptTemplate.from_yaml(read_text(path, error=PromptError, allow_empty=True), source=str(path))
     preset = _PRESET_DIR / f"{name_or_path}.yaml"
     if not preset.is_file():
         raise PromptError(
             f"No prompt preset or file named {str(name_or_path)!r}. Presets: {', '.join(list_presets())}; "
             "or pass the path of a .yaml file."
         )
-    return PromptTemplate.from_yaml(preset.read_text(encoding="utf-8"), source=preset.name)
+    return PromptTemplate.from_yaml(read_text(preset, error=PromptError), source=preset.name)

@@ -51,18 +51,18 @@ def step_timeline(trace: Trace) -> "go.Figure":
 
     steps = trace.steps
     names = [_step_name(s) for s in steps]
-    durations = {"prefill": [s.t_prefill for s in steps], "decode": [s.t_decode for s in steps],
+    durations = {"prefill": [s.generation.t_prefill for s in steps], "decode": [s.generation.t_decode for s in steps],
                  "tool": [s.t_tool for s in steps]}
     starts, t = [], 0.0
     for s in steps:
         starts.append(t)
-        t += s.t_prefill + s.t_decode + s.t_tool
+        t += s.generation.t_prefill + s.generation.t_decode + s.t_tool
     fig = go.Figure()
     offset = list(starts)
     for phase, widths in durations.items():
         fig.add_trace(go.Bar(
             name=phase, y=names, x=widths, base=list(offset), orientation="h", marker_color=PHASE_COLORS[phase],
-            customdata=[[s.reused_tokens, s.prefill_tokens, s.generated_tokens] for s in steps],
+            customdata=[[s.generation.reused_tokens, s.generation.prefill_tokens, s.generation.generated_tokens] for s in steps],
             hovertemplate=(f"{phase}: %{{x:.3f}} s<br>reused %{{customdata[0]}} tok, prefilled %{{customdata[1]}} tok, "
                            "generated %{customdata[2]} tok<extra></extra>"),
         ))
@@ -81,8 +81,8 @@ def token_confidence(step: Step) -> "go.Figure":
 
     import plotly.graph_objects as go
 
-    probs = [math.exp(lp) for lp in step.logprobs]
-    labels = [f"{i}:{t!r}" for i, t in enumerate(step.tokens)]
+    probs = [math.exp(lp) for lp in step.generation.logprobs]
+    labels = [f"{i}:{t!r}" for i, t in enumerate(step.generation.tokens)]
     fig = go.Figure(go.Bar(x=labels, y=probs, marker_color=[KIND_COLORS["thought"] if p > 0.5 else "#e31a1c" for p in probs],
                            hovertemplate="%{x}<br>p = %{y:.3f}<extra></extra>"))
     fig.update_layout(title=f"Step {step.index}: probability of each generated token", yaxis=dict(range=[0, 1], title="p"),
