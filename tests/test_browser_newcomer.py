@@ -104,7 +104,8 @@ def test_the_newcomers_first_hour_in_a_browser(app_url, tmp_path):
         # History, opened now, lists the runs made since the page loaded.
         run_id = page.locator("#wb-run-id textarea, #wb-run-id input").first.input_value()
         page.get_by_role("tab", name="History").click()
-        page.locator("#wb-history").get_by_text(run_id).first.wait_for(timeout=30_000)
+        page.wait_for_function(f"document.querySelector('#wb-history').innerText.includes('{run_id}')",
+                               timeout=30_000)
         page.screenshot(path=str(shots / "06-history.png"), full_page=True)
         browser.close()
     assert "It was first lit in 1874." in timeline  # an observation quotes the uploaded document

@@ -412,6 +412,8 @@ found["package"] = workbench.__file__
 for info in pkgutil.walk_packages(workbench.__path__, "workbench.",
                                   onerror=lambda name: found["failed"].setdefault(name, repr(sys.exc_info()[1]))):
     found["modules"].append(info.name)
+    if info.name.endswith(".__main__"):  # `python -m` entry points run their program when imported
+        continue
     try:
         importlib.import_module(info.name)
     except BaseException as err:
