@@ -52,7 +52,8 @@ def _describe(result: Any, cached: bool) -> str:
     how = "from the cache" if cached else (f"{result.forward_passes} forward / {result.backward_passes} backward "
                                           f"passes in {result.seconds:.1f} s")
     return (f"**Step {result.step} · {result.target} · {result.method}** ({how})  \n"
-            f"Strongest: {top}  \nGrounding: {shares}")
+            f"Strongest: {top}  \nGrounding: {shares}  \n"
+            f"Faithfulness: {result.faithfulness.summary() if result.faithfulness else 'not measured'}")
 
 
 def _has_setting(method: str, name: str) -> bool:

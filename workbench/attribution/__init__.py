@@ -3,7 +3,8 @@
 ``methods`` is the one table of attribution methods (name -> runner, settings, what each
 supports); ``api`` computes (attribute_step, the store cache, Captum's reference, faithfulness
 checks); ``results`` holds the result record and comparisons across results; ``engine`` the
-sequences and the prefix-reusing scorer; ``counting`` the per-attribution pass counter.
+sequences and the prefix-reusing scorer; ``counting`` the per-attribution pass counter; ``faithfulness`` how well a map predicts held-out
+ablations (LDS, top-k deletion and sufficiency), measured for every result.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from .api import (  # noqa: F401
     randomized_copy,
     rank_correlation,
 )
+from .faithfulness import Faithfulness, measure  # noqa: F401
 from .methods import METHODS, AttributionMethod, MethodSetting  # noqa: F401
 
 __all__ = ['AttributionResult', 'attribute_step', 'attribute_cached', 'cache_key', 'captum_reference', 'grounding_timeline', 'attribution_diff', 'randomized_copy', 'rank_correlation', 'ATTRIBUTION_METHODS', 'GRANULARITIES', 'TARGETS', 'GROUNDING_GROUPS', 'Feature',
-           'METHODS', 'AttributionMethod', 'MethodSetting']
+           'METHODS', 'AttributionMethod', 'MethodSetting', 'Faithfulness', 'measure']

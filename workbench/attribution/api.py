@@ -27,7 +27,8 @@ from ..deps import require
 from ..errors import InputError
 from ..types import Trace
 from .counting import PassCounter
-from .engine import TARGETS, Feature, build_sequence, segment_input
+from .engine import TARGETS, Feature, PrefixScorer, build_sequence, segment_input
+from .faithfulness import measure
 from .methods import ATTRIBUTION_METHODS, GRANULARITIES, METHODS, _row_labels, resolve_method
 from .results import GROUNDING_GROUPS, AttributionResult, attribution_diff, grounding_timeline
 
@@ -53,7 +54,7 @@ def _step_index(trace: Trace, step: Any) -> int:
 
 def attribute_step(trace: Trace, step: int | Any, target: str = "step", method: str = "feature_ablation",
                    granularity: str = "segment", model: Any = None, *, segments: list[str] | None = None,
-                   **settings: Any) -> AttributionResult:
+                   check_masks: int = 16, check_seed: int = 0, **settings: Any) -> AttributionResult:
     """Attribute step ``step`` of ``trace`` (an index or the Step) to the labelled parts of its prompt.
 
     ``method``: a name in METHODS (``ATTRIBUTION_METHODS``). ``settings``: that method's settings
@@ -62,8 +63,12 @@ def attribute_step(trace: Trace, step: int | Any, target: str = "step", method: 
     method owns is checked, then ignored. ``segments`` limits the features to these segment labels
     (at token granularity the default is every segment, which for perturbation methods means one
     model pass per token: narrow it). ``model``: the LoadedModel to score with (default: the run's
-    own model, loaded).
+    own model, loaded). ``check_masks``: held-out random ablations the map's faithfulness is measured
+    on (``result.faithfulness``: LDS, top-k deletion and sufficiency; 0 skips it), seeded by
+    ``check_seed``; their passes are counted apart from the method's.
     """
+    if check_masks < 0:
+        raise InputError(f"check_masks must be 0 (no faithfulness check) or more, got {check_masks}.")
     entry, values = resolve_method(method, granularity, settings)
     require("captum.attr", "Attribution")
     lm = _model_for(trace, model)
@@ -76,10 +81,14 @@ def attribute_step(trace: Trace, step: int | Any, target: str = "step", method: 
     counter = PassCounter()  # this attribution's own: nothing on the shared model is touched
     run = entry.runner(lm, seq, features, counter, **values)
     recorded = {"segments": segments, "ablation": "removal", **values, **run.notes}
+    seconds = time.perf_counter() - t0
+    faith = None
+    if check_masks:  # measured on its own scorer and counter, so its cost stays apart from the method's
+        faith = measure(PrefixScorer(lm, seq, features), run.scores, n_masks=check_masks, seed=check_seed)
     return AttributionResult(trace.id, index, target, method, granularity, features, run.scores, run.matrix,
                              run.row_labels, [seq.ids[t] for t in seq.targets], run.target_logprob, model=lm.name,
                              settings=recorded, forward_passes=counter.forward, backward_passes=counter.backward,
-                             seconds=time.perf_counter() - t0)
+                             seconds=seconds, faithfulness=faith)
 
 
 def captum_reference(trace: Trace, step: int | Any, target: str = "action", model: Any = None,
@@ -141,11 +150,12 @@ def attribute_cached(store: Any, trace: Trace, step: int, target: str = "step", 
     Returns (result, whether it came from the cache).
     """
     lm = _model_for(trace, model)
-    key = cache_key(trace, int(step), target, method, granularity, lm.name, **kwargs)
+    checks = {"check_masks": kwargs.pop("check_masks", 16), "check_seed": kwargs.pop("check_seed", 0)}
+    key = cache_key(trace, int(step), target, method, granularity, lm.name, **kwargs, **checks)
     cached = store.get_attribution(key)
     if cached is not None:
         return AttributionResult.from_dict(cached), True
-    result = attribute_step(trace, step, target, method, granularity, lm, **kwargs)
+    result = attribute_step(trace, step, target, method, granularity, lm, **kwargs, **checks)
     store.save_attribution(key, result)
     return result, False
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InputError
 from .engine import Feature
+from .faithfulness import Faithfulness
 
 __all__ = ["AttributionResult", "GROUNDING_GROUPS", "grounding_timeline", "attribution_diff"]
 
@@ -55,6 +56,7 @@ class AttributionResult:
     forward_passes: int = 0
     backward_passes: int = 0
     seconds: float = 0.0
+    faithfulness: Faithfulness | None = None  # how well the map predicts held-out ablations (its own passes)
 
     def __post_init__(self) -> None:
         k = len(self.features)
@@ -110,6 +112,8 @@ class AttributionResult:
                 f"<h2>{head}</h2><p>method {self.method}, {self.granularity} features, model {html.escape(self.model)}, "
                 f"{self.forward_passes} forward / {self.backward_passes} backward passes, {self.seconds:.1f} s. "
                 "Red raised the target's log-probability, blue lowered it.</p>"
+                f"<h3>Faithfulness</h3><p>{html.escape(self.faithfulness.summary() if self.faithfulness else 'not measured')}"
+                "</p>"
                 f"<h3>Grounding</h3><ul>{shares}</ul><h3>Prompt</h3><div class='prompt'>{''.join(spans)}</div>"
                 f"<h3>Scores</h3><table><tr><th>feature</th><th>kind</th><th>score</th></tr>{rows}</table>"
                 "</body></html>")
@@ -121,6 +125,8 @@ class AttributionResult:
     def from_dict(cls, data: dict[str, Any]) -> "AttributionResult":
         data = dict(data)
         data["features"] = [Feature(**f) for f in data["features"]]
+        if data.get("faithfulness") is not None:
+            data["faithfulness"] = Faithfulness.from_dict(data["faithfulness"])
         return cls(**data)
 
     def to_json(self) -> str:

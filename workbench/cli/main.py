@@ -248,6 +248,7 @@ def _cmd_attribute(args) -> int:
     df = result.to_dataframe()[["label", "kind", "score"]].sort_values("score", ascending=False)
     print(df.to_string(index=False))
     print("grounding: " + " · ".join(f"{g} {v:.0%}" for g, v in result.grounding().items()))
+    print("faithfulness: " + (result.faithfulness.summary() if result.faithfulness else "not measured"))
     if args.html:
         from pathlib import Path
 
