@@ -19,7 +19,6 @@ faithfulness checks (:func:`randomized_copy`, :func:`rank_correlation`) close th
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Any
 
@@ -28,7 +27,7 @@ from ..errors import InputError
 from ..types import Trace
 from .counting import PassCounter
 from .engine import TARGETS, Feature, PrefixScorer, build_sequence, segment_input
-from .faithfulness import measure
+from .faithfulness import measure, spearman
 from .methods import ATTRIBUTION_METHODS, GRANULARITIES, METHODS, _row_labels, resolve_method
 from .results import GROUNDING_GROUPS, AttributionResult, attribution_diff, grounding_timeline
 
@@ -182,23 +181,6 @@ def randomized_copy(lm: Any, seed: int = 0) -> Any:
 
 
 def rank_correlation(x: list[float], y: list[float]) -> float:
-    """Spearman's rank correlation of two score lists (ties get their mean rank)."""
-    def ranks(v: list[float]) -> list[float]:
-        order = sorted(range(len(v)), key=lambda i: v[i])
-        r = [0.0] * len(v)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and v[order[j + 1]] == v[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                r[order[k]] = (i + j) / 2
-            i = j + 1
-        return r
-
-    rx, ry = ranks(x), ranks(y)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
-    sx = math.sqrt(sum((a - mx) ** 2 for a in rx))
-    sy = math.sqrt(sum((b - my) ** 2 for b in ry))
-    return cov / (sx * sy) if sx > 0 and sy > 0 else 0.0
+    """Spearman's rank correlation of two score lists (ties get their mean rank); 0 when either is constant."""
+    rho = spearman(x, y)
+    return 0.0 if rho is None else rho
