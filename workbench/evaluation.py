@@ -31,7 +31,8 @@ from .store.runs import Store
 from .types import Task, Trace
 
 __all__ = ["EVAL_MODES", "EvalConfig", "EvalResult", "evaluate", "stream_evaluate", "run_item", "normalize_answer",
-           "exact_match", "f1_score", "aggregate", "stored_aggregate", "compare_results", "eval_run_id"]
+           "exact_match", "f1_score", "aggregate", "stored_aggregate", "compare_results", "merge_aggregates",
+           "eval_run_id"]
 
 
 @dataclass
@@ -300,5 +301,9 @@ def compare_results(store: Store, first: str | None, second: str | None) -> Any:
     """
     if not first or not second:
         raise InputError("Pick two evaluations to compare.")
-    a, b = stored_aggregate(store, first), stored_aggregate(store, second)
+    return merge_aggregates(stored_aggregate(store, first), stored_aggregate(store, second), first, second)
+
+
+def merge_aggregates(a: Any, b: Any, first: str, second: str) -> Any:
+    """Two by-mode aggregate tables side by side, each metric suffixed with its evaluation's last six characters."""
     return a.merge(b, on="mode", how="outer", suffixes=(f" ({first[-6:]})", f" ({second[-6:]})"))

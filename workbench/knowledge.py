@@ -25,6 +25,7 @@ __all__ = ["KnowledgeSources", "DEMO_KEY", "SOURCE_COLUMNS", "articles", "parse_
 
 DEMO_KEY = "demo"
 DEMO_LABEL = "Demo world (fictional encyclopedia)"
+_PREFIXES = ("stored:", "folder:", "task:")
 SOURCE_COLUMNS = ["name", "kind", "articles", "hash", "questions", "source"]
 
 
@@ -126,6 +127,8 @@ class KnowledgeSources:
         if not key:
             return DEMO_KEY
         key = str(key)
+        if key == DEMO_KEY or key.startswith(_PREFIXES):  # already a key: no need to list the sources
+            return key
         for label, k in self.choices():  # a menu label is accepted as well as its key
             if key == label:
                 return k
@@ -151,7 +154,7 @@ class KnowledgeSources:
         if self.store is None:
             raise InputError("This workbench has no store to keep uploaded corpora in; start it with a --store path.")
         name = " ".join((name or "").split()) or paths[0].stem
-        if name == DEMO_KEY or name.startswith(("stored:", "folder:", "task:")):
+        if name == DEMO_KEY or name.startswith(_PREFIXES):
             raise InputError(f"{name!r} is reserved; pick another corpus name.")
         if len(paths) == 1 and paths[0].is_dir():
             corpus = load_corpus_path(paths[0], name=name, split_headings=split_headings, max_bytes=max_bytes)

@@ -15,7 +15,7 @@ from ..evaluation import (
     EVAL_MODES,
     EvalConfig,
     aggregate,
-    compare_results,
+    merge_aggregates,
     stored_aggregate,
     stream_evaluate,
 )
@@ -68,9 +68,11 @@ def run_evaluation(ctx: AppContext, suite_spec: str, upload: str | None, modes: 
 
 @guard
 def compare_tables(ctx: AppContext, first: str | None, second: str | None) -> tuple[Any, Any]:
-    """Side-by-side aggregate of two stored evaluations (workbench.evaluation.compare_results), and a bar chart."""
-    merged = compare_results(ctx.store, first, second)
-    return merged, compare_evals(stored_aggregate(ctx.store, first), stored_aggregate(ctx.store, second), first, second)
+    """Side-by-side aggregate of two stored evaluations (as workbench.evaluation.compare_results), and a bar chart."""
+    if not first or not second:
+        raise InputError("Pick two evaluations to compare.")
+    a, b = stored_aggregate(ctx.store, first), stored_aggregate(ctx.store, second)  # each read once
+    return merge_aggregates(a, b, first, second), compare_evals(a, b, first, second)
 
 
 def _eval_choices(ctx: AppContext) -> list[tuple[str, str]]:
