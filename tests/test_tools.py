@@ -44,8 +44,9 @@ def test_search_without_a_corpus_is_a_tool_error():
 
 def test_lookup_walks_through_matches_in_the_current_document(ctx):
     TOOLS.run("search", "Lio Brandt", ctx)
-    assert TOOLS.run("lookup", "Brandt", ctx) == "(Result 1 / 3) Lio Brandt is a novelist."
-    assert TOOLS.run("lookup", "brandt", ctx) == "(Result 2 / 3) Brandt was born in Varnholt in 1931."
+    # The count says how many results the same lookup still has to give.
+    assert TOOLS.run("lookup", "Brandt", ctx) == "(Result 1 / 3) Lio Brandt is a novelist. (2 more results.)"
+    assert TOOLS.run("lookup", "brandt", ctx) == "(Result 2 / 3) Brandt was born in Varnholt in 1931. (1 more result.)"
     assert TOOLS.run("lookup", "novelist", ctx) == "(Result 1 / 1) Lio Brandt is a novelist."
     assert TOOLS.run("lookup", "novelist", ctx) == "No more results."
     assert "mentions 'zebra'" in TOOLS.run("lookup", "zebra", ctx)
@@ -133,3 +134,105 @@ def test_duplicate_and_unknown_builtin_names():
         Toolbox([TOOLS.get("search"), TOOLS.get("search")])
     with pytest.raises(InputError, match="Available: search, lookup, calculate, finish"):
         default_tools(["search", "browse"])
+
+
+# ---------------------------------------------------------------- real text: qualifiers, aliases, stems, loops
+
+
+@pytest.fixture
+def marl():
+    from workbench.corpus import Corpus, Document
+
+    return ToolContext(corpus=Corpus([
+        Document("Marl (river)", "The Marl is a river in Ostvar. It rises on Mount Kell. It is 310 km long."),
+        Document("Marl (city)", "Marl is a city on the river Marl. It was founded in 1204. It has 40,100 inhabitants."),
+        Document("Marl Brewing", "Marl Brewing is a brewery in Marl. It was founded by Ada Sorn in 1871."),
+        Document("Kiss and Tell (1945 film)", "Kiss and Tell is a 1945 comedy film. It stars Shirley Temple."),
+        Document("Ostvar", "Ostvar is a country. Its capital is Marl. The Ostvarian state was founded in 1602.",
+                 meta={"aliases": ["Republic of Ostvar", "Ostvaria"]}),
+        Document("Café Noir", "Café Noir is a novel. It was published in 1932. Its publisher was Hale Press."),
+    ], name="real"))
+
+
+def test_search_without_the_qualifier_opens_the_only_article_that_bears_the_name(marl):
+    out = TOOLS.run("search", "Kiss and Tell", marl)
+    assert out == "Kiss and Tell is a 1945 comedy film. It stars Shirley Temple."
+    assert marl.document.title == "Kiss and Tell (1945 film)"
+
+
+def test_search_in_another_case_or_punctuation_or_by_alias(marl):
+    assert TOOLS.run("search", "KISS AND TELL, 1945 FILM", marl).startswith("Kiss and Tell is a 1945 comedy film.")
+    assert TOOLS.run("search", "cafe noir", marl).startswith("Café Noir is a novel.")
+    assert TOOLS.run("search", "the Republic of Ostvar", marl).startswith("Ostvar is a country.")
+    assert marl.document.title == "Ostvar"
+
+
+def test_a_name_several_articles_bear_opens_one_and_lists_the_others(marl):
+    out = TOOLS.run("search", "Marl", marl)
+    assert out == ("Best match: Marl (river). The Marl is a river in Ostvar. It rises on Mount Kell. It is 310 km long. "
+                   "Similar: Marl (city).")
+    # The exact title opens that article, and still says which others share its name.
+    out = TOOLS.run("search", "Marl (city)", marl)
+    assert out.startswith("Marl is a city on the river Marl.") and out.endswith("Similar: Marl (river).")
+
+
+def test_an_exact_title_without_namesakes_reads_as_before(ctx):
+    assert TOOLS.run("search", "Drume", ctx) == "The Drume is a river in Quessaland. It is 412 km long. It rises on Mount Ossa."
+
+
+def test_lookup_by_word_stem_when_the_keyword_is_not_written_as_such(marl):
+    TOOLS.run("search", "Café Noir", marl)
+    # "publishing" is nowhere in the article; "published" and "publisher" share its stem.
+    assert TOOLS.run("lookup", "Publishing", marl) == "(Result 1 / 2) It was published in 1932. (1 more result.)"
+    assert TOOLS.run("lookup", "publishing", marl) == "(Result 2 / 2) Its publisher was Hale Press."
+    TOOLS.run("search", "Ostvar", marl)
+    assert TOOLS.run("lookup", "founding", marl) == "(Result 1 / 1) The Ostvarian state was founded in 1602."
+    assert TOOLS.run("lookup", "CAPITAL", marl) == "(Result 1 / 1) Its capital is Marl."
+
+
+def test_lookup_says_how_many_results_remain(ctx):
+    TOOLS.run("search", "Lio Brandt", ctx)
+    assert TOOLS.run("lookup", "brandt", ctx).endswith("(2 more results.)")
+    assert TOOLS.run("lookup", "brandt", ctx).endswith("(1 more result.)")
+    assert TOOLS.run("lookup", "brandt", ctx) == "(Result 3 / 3) Brandt wrote The Glass Bell."
+    assert TOOLS.run("lookup", "brandt", ctx) == "No more results."
+
+
+def test_the_loop_guard_points_out_a_repeated_observation_once_then_forces(ctx):
+    first = TOOLS.run("search", "Drume", ctx)
+    again = TOOLS.run("search", "drume river", ctx)  # another call, the same article's opening
+    assert again.startswith("Could not find drume river.")  # a different observation: not a loop
+    ctx.thought = "I look at the Drume."
+    assert TOOLS.run("search", "the Drume", ctx) == first + (
+        " (Note: this is an observation you have already seen. Try something different, or give your answer.)")
+    assert ctx.loop == "notice"
+    ctx.thought = "Something new."
+    assert TOOLS.run("search", "Varnholt", ctx).startswith("Varnholt is a city") and ctx.loop == ""
+    ctx.thought = "Something new."  # the same thought twice in a row: a loop, pointed out already once
+    out = TOOLS.run("search", "Mount Ossa", ctx)
+    assert ctx.loop == "force" and out.startswith("You are going in circles: this is the same thought")
+
+
+def test_the_agent_points_out_a_loop_once_then_asks_for_the_answer(corpus):
+    from workbench.agent import Agent
+    from workbench.testing import ScriptedModel
+
+    script = [" I search it.\nAction: search[Varnholt]", " I search it.\nAction: search[Drume]",
+              " Other.\nAction: search[Quessaland]", " Other.\nAction: search[Mount Ossa]", "1312]"]
+    trace = Agent(ScriptedModel(script), corpus=corpus).run("When was Varnholt founded?")
+    assert "(Note: this is the same thought as your last step." in trace.steps[1].observation
+    assert not trace.steps[1].error and not trace.steps[2].error
+    assert trace.steps[3].error_kind == "repeat" and trace.steps[3].observation.startswith("You are going in circles")
+    assert trace.stop_reason == "repeated_action" and trace.answer == "1312" and len(trace.steps) == 5
+
+
+def test_the_old_demo_worlds_gold_observations_are_unchanged():
+    """Every gold observation stored in demo_data/ (made with the tools as they were) is what the tools say now."""
+    from workbench.world import load_world
+
+    world = load_world()
+    for split in ("train", "dev", "test"):
+        for task in world.tasks[split]:
+            context = ToolContext(corpus=world.corpus)
+            for step in task.trajectory[:-1]:
+                assert TOOLS.run(step.action, step.argument, context) == step.observation, task.id

@@ -287,7 +287,10 @@ class Agent:
             # (after "No more results." the same lookup only says that again).
             repeated = call == previous and parsed.action is not None and (
                 parsed.action.name != "lookup" or ctx.exhausted)
+            ctx.thought = parsed.thought or ""  # the tools' loop guard: a repeated thought or observation
             self._act(parsed, step, ctx, repeated)
+            if ctx.loop == "force" and not step.error:  # pointed out once already: now the answer is due
+                step.error, step.error_kind, repeated = step.observation, "repeat", True
             if step.run_end == "finished" and self.verifier is not None:
                 from .verifier import verify_finish
 

@@ -16,6 +16,7 @@ import json
 import math
 import re
 import threading
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from .errors import CorpusError, InputError
 from .readers import jsonl_records, read_text
 
 __all__ = ["Document", "Hit", "Corpus", "jsonl_documents", "MiniLMEncoder", "split_sentences", "normalize_title",
-           "RETRIEVAL_METHODS"]
+           "loose_title", "base_title", "RETRIEVAL_METHODS"]
 
 RETRIEVAL_METHODS = ("bm25", "dense", "hybrid")
 
@@ -45,6 +46,27 @@ def split_sentences(text: str) -> list[str]:
 def normalize_title(title: str) -> str:
     """Title as compared for an exact match: case, quotes, brackets and extra spaces ignored."""
     return " ".join(re.sub(r"[\"'`\[\]()_]", " ", title).lower().split())
+
+
+_QUALIFIER = re.compile(r"\s*\([^()]*\)\s*$")
+
+
+def loose_title(title: str) -> str:
+    """Title as compared for a loose match: case, accents, punctuation and a leading "the" ignored, "&" read as "and".
+
+    >>> loose_title("The Kiss & Tell, Part II"), loose_title("Café Noir")
+    ('kiss and tell part ii', 'cafe noir')
+    """
+    text = unicodedata.normalize("NFKD", title.replace("&", " and "))
+    words = re.findall(r"[^\W_]+", "".join(c for c in text if not unicodedata.combining(c)).lower())
+    if len(words) > 1 and words[0] == "the":
+        words = words[1:]
+    return " ".join(words)
+
+
+def base_title(title: str) -> str:
+    """A title without its trailing qualifier: "Marl (river)" -> "Marl", "Kiss and Tell (1945 film)" -> "Kiss and Tell"."""
+    return _QUALIFIER.sub("", title).strip() or title.strip()
 
 
 def _terms(text: str) -> list[str]:
@@ -183,6 +205,7 @@ class Corpus:
         self._by_title: dict[str, Document] = {}
         for d in self.documents:
             self._by_title.setdefault(normalize_title(d.title), d)
+        self._variants: dict[str, list[tuple[int, Document]]] | None = None  # loose key -> (rank, document)
         self._bm25: _BM25 | None = None
         self._dense = None  # (n_docs, dim) tensor, built on first dense search
         self._fingerprint: str | None = None
@@ -213,6 +236,34 @@ class Corpus:
     def get(self, title: str) -> Document | None:
         """The document whose title matches exactly (ignoring case, quotes and spacing)."""
         return self._by_title.get(normalize_title(title))
+
+    def matches(self, query: str) -> list[Document]:
+        """Documents the query names loosely, best first: the full title (case, punctuation, accents aside),
+        the title without its qualifier ("Marl" for "Marl (river)"), or an alias in ``meta["aliases"]``.
+
+        An exact title is ``get``'s job; this is what search falls back on before ranking.
+        """
+        if self._variants is None:
+            with self._lock:
+                if self._variants is None:
+                    self._variants = self._build_variants()
+        found = sorted(self._variants.get(loose_title(query), ()), key=lambda rd: rd[0])  # stable: corpus order
+        return [d for _, d in found]
+
+    def _build_variants(self) -> dict[str, list[tuple[int, Document]]]:
+        variants: dict[str, list[tuple[int, Document]]] = {}
+
+        def add(key: str, rank: int, doc: Document) -> None:
+            if key and all(d is not doc for _, d in variants.get(key, ())):
+                variants.setdefault(key, []).append((rank, doc))
+
+        for doc in self.documents:  # rank: 0 the whole title, 1 without its qualifier, 2 an alias
+            add(loose_title(doc.title), 0, doc)
+            add(loose_title(base_title(doc.title)), 1, doc)
+            aliases = doc.meta.get("aliases") if isinstance(doc.meta, dict) else None
+            for alias in aliases if isinstance(aliases, list) else ():
+                add(loose_title(str(alias)), 2, doc)
+        return variants
 
     @classmethod
     def from_jsonl(cls, path: str | Path, name: str | None = None) -> "Corpus":

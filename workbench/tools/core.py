@@ -23,10 +23,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from ..corpus import Corpus, Document
+from ..corpus import Corpus, Document, base_title
 from ..errors import InputError, ToolError, UnknownToolError
 from .calculator import calculate as _calculate
 from .calculator import format_number
+from .matching import sentences_with
 
 __all__ = ["Tool", "tool", "Toolbox", "ToolContext", "default_tools", "FINISH"]
 
@@ -44,7 +45,32 @@ class ToolContext:
     lookup_index: int = 0  # how many of its matches were already returned
     retrieval: str = "bm25"  # how search ranks documents when no title matches exactly
     exhausted: bool = False  # the last tool call had nothing more to give: the same call again says the same
+    thought: str = ""  # the thought of the step whose action runs now (the agent sets it; the loop guard reads it)
+    loop: str = ""  # the loop guard on the last call: "" none, "notice" pointed out, "force" the answer is due
     extra: dict[str, Any] = field(default_factory=dict)  # for users' tools
+    _last_thought: str = field(default="", repr=False)
+    _seen: set[str] = field(default_factory=set, repr=False)  # observations the run's tools returned
+    _noticed: bool = field(default=False, repr=False)  # a loop was pointed out once already
+
+    def guard(self, observation: str, continuing: bool = False) -> str:
+        """The loop guard: the same thought as the step before, or an observation seen earlier in the run, is
+        pointed out in the observation the first time; the next time ``loop`` becomes "force" and the
+        agent stops the run for its answer (as it does for the same action twice, see ``exhausted``).
+        ``continuing``: the call repeats the last lookup, so the same thought is expected there.
+        """
+        thought = " ".join(self.thought.lower().split())
+        same_thought = bool(thought) and thought == self._last_thought and not continuing
+        same_observation = observation in self._seen
+        self._last_thought = thought
+        self._seen.add(observation)
+        if not (same_thought or same_observation):
+            return observation
+        what = "the same thought as your last step" if same_thought else "an observation you have already seen"
+        if self._noticed:
+            self.loop = "force"
+            return f"You are going in circles: this is {what}. Give your final answer now."
+        self._noticed, self.loop = True, "notice"
+        return f"{observation} (Note: this is {what}. Try something different, or give your answer.)"
 
 
 @dataclass
@@ -196,14 +222,20 @@ class Toolbox:
     def run(self, name: str, argument: str, context: ToolContext) -> str:
         """Run a tool; a failure is raised as ToolError (the agent turns it into an observation)."""
         t = self.get(name)
+        # The same lookup again walks through its results: the agent's repeat rule judges it, not the thought.
+        continuing = context is not None and t.name == "lookup" and bool(context.lookup_keyword) and (
+            argument.strip().lower() == context.lookup_keyword)
         if context is not None:
-            context.exhausted = False  # a tool sets it when it has nothing more to give
+            context.exhausted, context.loop = False, ""  # a tool sets exhausted when it has nothing more to give
         try:
-            return t(argument, context)
+            observation = t(argument, context)
         except ToolError:
             raise
         except Exception as err:  # a user's tool can fail in any way; the run must go on
             raise ToolError(f"{t.name} failed: {type(err).__name__}: {err}") from err
+        if context is None or t.name == FINISH:
+            return observation
+        return context.guard(observation, continuing)
 
     def subset(self, names: Iterable[str]) -> "Toolbox":
         return Toolbox(self.get(n) for n in names)
@@ -226,26 +258,33 @@ def _search(entity: str, context: ToolContext) -> str:
     if not query:
         raise ToolError("search needs an entity, e.g. search[Varnholt].")
     doc = corpus.get(query)
-    exact = doc is not None
-    similar: list[str] = []
-    if not exact:
-        # A near-spelling of a title wins (a typo); otherwise the retrieval method ranks.
-        spelled = difflib.get_close_matches(query, corpus.titles, n=1, cutoff=0.85)
-        ranked = [h.document.title for h in corpus.search(query, k=_SIMILAR + 1, method=context.retrieval)]
-        titles = list(dict.fromkeys(spelled + ranked))
-        if not titles:
-            context.document = None
-            close = corpus.similar_titles(query, k=_SIMILAR)
-            hint = f" Similar: {', '.join(close)}." if close else ""
-            return f"Could not find {query}.{hint}"
-        doc = corpus.get(titles[0])
-        similar = titles[1 : _SIMILAR + 1]
+    if doc is not None:  # the exact title: its opening, and the other articles the name may mean
+        others = [d.title for d in corpus.matches(base_title(doc.title)) if d is not doc][:_SIMILAR]
+        return _open(context, doc) + (f" Similar: {', '.join(others)}." if others else "")
+    named = corpus.matches(query)  # the title in another case or punctuation, without its qualifier, or an alias
+    if len(named) == 1:
+        return _open(context, named[0])
+    if named:
+        doc, others = named[0], [d.title for d in named[1:]][:_SIMILAR]
+        return f"Best match: {doc.title}. {_open(context, doc)} Similar: {', '.join(others)}."
+    # A near-spelling of a title wins (a typo); otherwise the retrieval method ranks.
+    spelled = difflib.get_close_matches(query, corpus.titles, n=1, cutoff=0.85)
+    ranked = [h.document.title for h in corpus.search(query, k=_SIMILAR + 1, method=context.retrieval)]
+    titles = list(dict.fromkeys(spelled + ranked))
+    if not titles:
+        context.document = None
+        close = corpus.similar_titles(query, k=_SIMILAR)
+        hint = f" Similar: {', '.join(close)}." if close else ""
+        return f"Could not find {query}.{hint}"
+    doc, similar = corpus.get(titles[0]), titles[1 : _SIMILAR + 1]
+    tail = f" Similar: {', '.join(similar)}." if similar else ""
+    return f"Could not find {query}. Best match: {doc.title}. {_open(context, doc)}{tail}"
+
+
+def _open(context: ToolContext, doc: Document) -> str:
+    """Make ``doc`` the current article (lookups start again) and return its opening sentences."""
     context.document, context.lookup_keyword, context.lookup_index = doc, "", 0
-    opening = " ".join(doc.sentences[:3])
-    if not exact:
-        tail = f" Similar: {', '.join(similar)}." if similar else ""
-        return f"Could not find {query}. Best match: {doc.title}. {opening}{tail}"
-    return opening
+    return " ".join(doc.sentences[:3])
 
 
 @tool(name="lookup")
@@ -256,7 +295,7 @@ def _lookup(keyword: str, context: ToolContext) -> str:
     key = keyword.strip().lower()
     if not key:
         raise ToolError("lookup needs a keyword, e.g. lookup[population].")
-    matches = [s for s in context.document.sentences if key in s.lower()]
+    matches = sentences_with(key, context.document.sentences)  # as written in any case, else by word stem
     if key != context.lookup_keyword:
         context.lookup_keyword, context.lookup_index = key, 0
     if not matches:
@@ -266,7 +305,9 @@ def _lookup(keyword: str, context: ToolContext) -> str:
         context.exhausted = True
         return "No more results."
     context.lookup_index += 1
-    return f"(Result {context.lookup_index} / {len(matches)}) {matches[context.lookup_index - 1]}"
+    left = len(matches) - context.lookup_index
+    more = f" ({left} more result{'s' if left > 1 else ''}.)" if left else ""  # the same lookup again gives the next
+    return f"(Result {context.lookup_index} / {len(matches)}) {matches[context.lookup_index - 1]}{more}"
 
 
 @tool(name="calculate")

@@ -1,0 +1,52 @@
+"""How lookup finds a keyword in real text: as written (any case), else by word stem; and the loop guard's notes.
+
+    >>> stem("published"), stem("publishes"), stem("cities"), stem("founded")
+    ('publish', 'publish', 'city', 'found')
+    >>> sentences_with("Founding", ["It was founded in 1312.", "Its mayor is Ana Lirn."])
+    ['It was founded in 1312.']
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["stem", "sentences_with"]
+
+_WORD = re.compile(r"[^\W_]+")
+# Longest first; a suffix is removed only when at least three letters stay.
+_SUFFIXES = ("ations", "ation", "ments", "ment", "ings", "ing", "ers", "er", "edly", "ed", "ies", "es", "s", "ly")
+
+
+def stem(word: str) -> str:
+    """A crude English stem, the same for the forms a lookup keyword and a sentence may use."""
+    w = word.lower()
+    if len(w) <= 3:
+        return w
+    for suffix in _SUFFIXES:
+        if suffix == "s" and w.endswith(("ss", "us", "is")):  # "moss", "census", "axis" are not plurals
+            continue
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)] + {"ies": "y", "ation": "at", "ations": "at"}.get(suffix, "")
+            break
+    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":  # "runn" -> "run", but "hall", "moss" stay
+        w = w[:-1]
+    return w[:-1] if len(w) > 4 and w.endswith("e") else w  # "state"/"stated" -> "stat"
+
+
+def _stems(text: str) -> list[str]:
+    return [stem(w) for w in _WORD.findall(text)]
+
+
+def sentences_with(keyword: str, sentences: list[str]) -> list[str]:
+    """The sentences containing ``keyword`` case-insensitively; if none does, those holding every word of it by stem.
+
+    The literal match comes first so that a keyword the text uses as written finds exactly what it did before.
+    """
+    key = keyword.strip().lower()
+    literal = [s for s in sentences if key in s.lower()]
+    if literal or not key:
+        return literal
+    wanted = _stems(key)
+    if not wanted:
+        return []
+    return [s for s in sentences if all(w in set(_stems(s)) for w in wanted)]
