@@ -145,7 +145,8 @@ def test_diff_under_another_model_aligns_segments(lm, trace):
 def test_exports_and_round_trip(lm, trace, tmp_path):
     result = attribute_step(trace, 2, target="action", model=lm)
     df = result.to_dataframe()
-    assert list(df.columns) == ["run", "step", "target", "method", "feature", "label", "kind", "score", "text"]
+    assert list(df.columns) == ["run", "step", "target", "method", "feature", "label", "segment", "kind", "score",
+                                "text"]
     assert len(df) == len(result.features)
     page = result.to_html()
     assert page.startswith("<!doctype html>") and "Grounding" in page and "<script" not in page
@@ -162,7 +163,7 @@ def test_results_are_cached_in_the_store(lm, trace, store):
 
 @pytest.mark.parametrize("kw,error,message", [
     ({"method": "ig"}, InputError, "Did you mean 'layer_integrated_gradients'"),
-    ({"granularity": "word"}, InputError, "Available: segment, token"),
+    ({"granularity": "word"}, InputError, "Available: segment, sentence, token"),
     ({"target": "plan"}, InputError, "Available: thought, action, answer, step"),
     ({"target": "answer"}, InputError, "no answer tokens"),
     ({"n_samples": 0}, ConfigError, "n_samples"),
@@ -190,7 +191,8 @@ def test_the_method_table_drives_the_choices_and_the_errors(lm, trace):
     from workbench.attribution import ATTRIBUTION_METHODS, METHODS
     from workbench.attribution.methods import app_settings, grounding_method
 
-    assert ATTRIBUTION_METHODS == tuple(METHODS) == ("feature_ablation", "shapley", "layer_integrated_gradients")
+    assert ATTRIBUTION_METHODS == tuple(METHODS) == ("feature_ablation", "shapley", "surrogate", "kernel_shap", "lime",
+                                                     "layer_integrated_gradients")
     listed = f"Available: {', '.join(METHODS)}."
     with pytest.raises(InputError) as err:
         attribute_step(trace, 1, model=lm, method="nope")
@@ -201,7 +203,7 @@ def test_the_method_table_drives_the_choices_and_the_errors(lm, trace):
     with pytest.raises(ConfigError, match="Unknown attribution setting 'n_sample'.*n_samples, seed \\(shapley\\)"):
         attribute_step(trace, 1, model=lm, n_sample=3)
     for name, entry in METHODS.items():
-        assert entry.name == name and entry.help and set(entry.granularities) <= {"segment", "token"}
+        assert entry.name == name and entry.help and set(entry.granularities) <= {"segment", "sentence", "token"}
         runner_settings = [p.name for p in inspect.signature(entry.runner).parameters.values()
                            if p.kind is inspect.Parameter.KEYWORD_ONLY]
         assert runner_settings == [s.name for s in entry.settings]  # the runner takes exactly its settings
@@ -210,7 +212,7 @@ def test_the_method_table_drives_the_choices_and_the_errors(lm, trace):
             assert (s.low is None or s.low <= s.default) and (s.high is None or s.default <= s.high)
             s.check(s.default)
     # the app's /attribute endpoint takes these after the segments, in this order
-    assert [s.name for s in app_settings()] == ["n_samples", "n_steps"]
+    assert [s.name for s in app_settings()] == ["n_samples", "n_ablations", "n_perturbations", "n_steps"]
     assert grounding_method("layer_integrated_gradients") == "feature_ablation"
     assert grounding_method("shapley") == "shapley"
 

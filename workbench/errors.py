@@ -41,6 +41,7 @@ __all__ = [
     "StoreError",
     "WorldError",
     "MissingDependencyError",
+    "Cancelled",
 ]
 
 
@@ -109,3 +110,7 @@ class WorldError(WorkbenchError):
 
 class MissingDependencyError(WorkbenchError, ImportError):
     """An optional package a feature needs is not installed; the message names it and the install command."""
+
+
+class Cancelled(WorkbenchError):
+    """Long work (an attribution, a dependency map) was stopped by the user; nothing partial is kept."""

@@ -162,6 +162,46 @@ def segment_bars(result: Any) -> "go.Figure":
     return fig
 
 
+def segment_level_bars(result: Any) -> "go.Figure":
+    """The first level of the two-level view: one bar per segment, the total of its sentences (or
+    tokens); hover names how many features it holds and its strongest one."""
+    import plotly.graph_objects as go
+
+    totals = result.segment_scores()
+    kinds = {f.segment: f.kind for f in result.features}
+    hover = []
+    for seg in totals:
+        inside = result.inside(seg)
+        best = max(inside, key=lambda fs: abs(fs[1]))
+        hover.append(f"{seg}: {len(inside)} feature(s)<br>strongest: {_short(best[0].text or best[0].label, 80)} "
+                     f"({best[1]:+.3f})")
+    fig = go.Figure(go.Bar(x=list(totals), y=list(totals.values()),
+                           marker_color=[KIND_COLORS.get(kinds[s], "#999999") for s in totals], hovertext=hover,
+                           hovertemplate="%{hovertext}<br>total %{y:+.4f}<extra></extra>"))
+    fig.update_layout(title=f"Step {result.step}'s {result.target}: segment totals (pick a segment to see its "
+                            "sentences)", yaxis_title="effect on log p of the target", height=360,
+                      margin=dict(l=10, r=10, t=50, b=80))
+    return fig
+
+
+def dependency_heatmap(dep: Any) -> "go.Figure":
+    """Steps (rows) by the parts of their prompts (columns): which earlier step drove each step."""
+    import plotly.graph_objects as go
+
+    z = [[None if v is None else v for v in row] for row in dep.matrix]
+    peak = max((abs(v) for row in z for v in row if v is not None), default=1.0) or 1.0
+    rows = [f"step {s}" for s in dep.steps]
+    hover = [[f"{rows[i]} ← {c}: " + ("not in its prompt" if v is None else f"{v:+.4f}") for c, v in
+              zip(dep.columns, row)] for i, row in enumerate(z)]
+    fig = go.Figure(go.Heatmap(z=z, x=dep.columns, y=rows, colorscale="RdBu", reversescale=True, zmid=0,
+                               zmin=-peak, zmax=peak, hovertext=hover, hoverinfo="text",
+                               colorbar=dict(title="Δ log p")))
+    fig.update_layout(title=f"Which earlier part drove each step ({dep.method}, target {dep.target})",
+                      yaxis=dict(autorange="reversed"), height=max(300, 140 + 40 * len(rows)),
+                      margin=dict(l=10, r=10, t=50, b=100))
+    return fig
+
+
 def grounding_chart(timeline: "pd.DataFrame") -> "go.Figure":
     """Stacked shares of positive attribution per step (from attribution.grounding_timeline)."""
     import plotly.graph_objects as go

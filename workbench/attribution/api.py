@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ..deps import require
 from ..errors import InputError
@@ -53,7 +53,8 @@ def _step_index(trace: Trace, step: Any) -> int:
 
 def attribute_step(trace: Trace, step: int | Any, target: str = "step", method: str = "feature_ablation",
                    granularity: str = "segment", model: Any = None, *, segments: list[str] | None = None,
-                   check_masks: int = 16, check_seed: int = 0, **settings: Any) -> AttributionResult:
+                   check_masks: int = 16, check_seed: int = 0, progress: Callable[[int, int, str], None] | None = None,
+                   cancel: Any = None, **settings: Any) -> AttributionResult:
     """Attribute step ``step`` of ``trace`` (an index or the Step) to the labelled parts of its prompt.
 
     ``method``: a name in METHODS (``ATTRIBUTION_METHODS``). ``settings``: that method's settings
@@ -65,6 +66,11 @@ def attribute_step(trace: Trace, step: int | Any, target: str = "step", method: 
     own model, loaded). ``check_masks``: held-out random ablations the map's faithfulness is measured
     on (``result.faithfulness``: LDS, top-k deletion and sufficiency; 0 skips it), seeded by
     ``check_seed``; their passes are counted apart from the method's.
+
+    ``progress(done, total, phase)`` is called after every forward pass (``phase``: ``"method"``,
+    then ``"checks"``; ``total`` is the expected number). ``cancel``: anything with ``is_set()``
+    (a ``threading.Event``); once set, the work stops before its next pass with
+    :class:`~workbench.errors.Cancelled` and nothing is returned or stored.
     """
     if check_masks < 0:
         raise InputError(f"check_masks must be 0 (no faithfulness check) or more, got {check_masks}.")
@@ -77,17 +83,26 @@ def attribute_step(trace: Trace, step: int | Any, target: str = "step", method: 
     features = seq.features(granularity, segments, lm.tokenizer)
     if not features:
         raise InputError(f"Step {index} has no prompt segments before its {target} to attribute to.")
-    counter = PassCounter()  # this attribution's own: nothing on the shared model is touched
+    expected = entry.passes(len(features), len(seq.targets), values)
+    counter = PassCounter(_reporter(progress, expected, "method"), cancel)  # this attribution's own
     run = entry.runner(lm, seq, features, counter, **values)
     recorded = {"segments": segments, "ablation": "removal", **values, **run.notes}
     seconds = time.perf_counter() - t0
     faith = None
     if check_masks:  # measured on its own scorer and counter, so its cost stays apart from the method's
-        faith = measure(PrefixScorer(lm, seq, features), run.scores, n_masks=check_masks, seed=check_seed)
+        checks = PassCounter(_reporter(progress, check_masks + 13, "checks"), cancel)
+        faith = measure(PrefixScorer(lm, seq, features, checks), run.scores, n_masks=check_masks, seed=check_seed)
     return AttributionResult(trace.id, index, target, method, granularity, features, run.scores, run.matrix,
                              run.row_labels, [seq.ids[t] for t in seq.targets], run.target_logprob, model=lm.name,
                              settings=recorded, forward_passes=counter.forward, backward_passes=counter.backward,
-                             seconds=seconds, faithfulness=faith)
+                             seconds=seconds, faithfulness=faith, tokens_run=counter.tokens,
+                             tokens_full=counter.tokens_full)
+
+
+def _reporter(progress: Callable[[int, int, str], None] | None, total: int, phase: str) -> Any:
+    if progress is None:
+        return None
+    return lambda counter: progress(counter.forward, max(total, counter.forward), phase)
 
 
 def captum_reference(trace: Trace, step: int | Any, target: str = "action", model: Any = None,

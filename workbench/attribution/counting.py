@@ -26,9 +26,33 @@ class PassCounter:
     gradient reaches an output the counter saw (see :meth:`count_backward`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Any = None, cancel: Any = None) -> None:
         self.forward = 0
         self.backward = 0
+        self.tokens = 0  # tokens the passes actually ran (a reused prefix costs nothing)
+        self.tokens_full = 0  # tokens the same passes would run with nothing reused
+        self.progress = progress  # called as progress(counter) after every counted pass
+        self.cancel = cancel  # anything with is_set(): a set one stops the work before its next pass
+
+    def count_tokens(self, ran: int, full: int) -> None:
+        """Record one variant's cost: ``ran`` tokens computed where a full pass would compute ``full``."""
+        self.tokens += ran
+        self.tokens_full += full
+
+    @property
+    def recomputed_share(self) -> float | None:
+        """The tokens run as a share of recomputing every pass in full (None before any is recorded)."""
+        return self.tokens / self.tokens_full if self.tokens_full else None
+
+    def _before_pass(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            from ..errors import Cancelled
+
+            raise Cancelled("Attribution cancelled; nothing was stored.")
+
+    def _after_pass(self) -> None:
+        if self.progress is not None:
+            self.progress(self)
 
     def wrap(self, model: Any) -> CountingModel:
         """``model`` as seen through this counter: calls are counted, everything else is the model's."""
@@ -69,12 +93,17 @@ class CountingModel:
         self.counter = counter
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.counter.forward += _batch_rows(args, kwargs)
-        return self.model(*args, **kwargs)
+        return self._call(self.model, args, kwargs)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call(self.model.forward, args, kwargs)
+
+    def _call(self, fn: Any, args: tuple, kwargs: dict) -> Any:
+        self.counter._before_pass()
         self.counter.forward += _batch_rows(args, kwargs)
-        return self.model.forward(*args, **kwargs)
+        out = fn(*args, **kwargs)
+        self.counter._after_pass()
+        return out
 
     def __getattr__(self, name: str) -> Any:  # only for names not set above
         if name in ("model", "counter"):  # not yet set (copy, pickle): no recursion

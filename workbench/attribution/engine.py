@@ -12,6 +12,7 @@ prefix. Captum's attribution classes drive it through :func:`captum_forward`.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -20,7 +21,8 @@ from ..generation import encode_fed
 from ..types import Segment, Step, Trace
 from .counting import PassCounter
 
-__all__ = ["StepSequence", "Feature", "build_sequence", "PrefixScorer", "captum_forward", "segment_input", "TARGETS"]
+__all__ = ["StepSequence", "Feature", "build_sequence", "PrefixScorer", "captum_forward", "segment_input", "TARGETS",
+           "sentence_spans"]
 
 TARGETS = ("thought", "action", "answer", "step")
 _FIXED_KINDS = ("scaffold",)  # template glue: kept in every variant, never scored
@@ -35,6 +37,45 @@ class Feature:
     text: str
     start: int
     end: int
+    parent: str = ""  # the segment a sentence or token feature lies in ("" for a whole segment)
+
+    @property
+    def segment(self) -> str:
+        """The label of the segment this feature belongs to (its own label for a segment feature)."""
+        return self.parent or self.label
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s)|(?=\n)")
+
+
+def sentence_spans(pieces: list[str]) -> list[tuple[int, int, str]]:
+    """Split a run of decoded tokens into sentences: (first token, end token, text) each.
+
+    A sentence ends after ``.``, ``!`` or ``?`` followed by white space, or at a line break; a token
+    belongs to the sentence its first character is in. Tokens that hold only white space between
+    sentences join the sentence that follows.
+    """
+    text = "".join(pieces)
+    starts, pos = [], 0
+    for piece in pieces:
+        starts.append(pos)
+        pos += len(piece)
+    cuts = [m.end() for m in _SENTENCE_END.finditer(text) if 0 < m.end() < len(text)]
+    out: list[tuple[int, int, str]] = []
+    first = 0
+    for cut in cuts + [len(text) + 1]:
+        end = first
+        while end < len(pieces) and starts[end] < cut:
+            end += 1
+        if end > first:
+            chunk = "".join(pieces[first:end])
+            if chunk.strip() or not out:
+                out.append((first, end, chunk.strip()))
+            else:  # white space alone: join the sentence before it
+                a, _, t = out[-1]
+                out[-1] = (a, end, t)
+            first = end
+    return out
 
 
 @dataclass
@@ -48,7 +89,12 @@ class StepSequence:
 
     def features(self, granularity: str = "segment", segment_labels: Sequence[str] | None = None,
                  tokenizer: Any = None) -> list[Feature]:
-        """Segments (or their tokens) that precede the first target; scaffolds stay fixed."""
+        """Segments (or their sentences, or their tokens) that precede the first target; scaffolds stay fixed.
+
+        ``granularity``: ``segment`` (one feature per labelled segment), ``sentence`` (each segment
+        split into sentences and lines; labels ``"observation 2 · s1"``, ``parent`` the segment) or
+        ``token``. Sentence and token features need ``tokenizer`` to read the text.
+        """
         first = min(self.targets)
         chosen = [s for s in self.segments if s.kind not in _FIXED_KINDS and s.end <= first and s.end > s.start]
         if segment_labels is not None:
@@ -61,10 +107,22 @@ class StepSequence:
         if granularity == "segment":
             return [Feature(s.label, s.kind, s.text, s.start, s.end) for s in chosen]
         out = []
+        if granularity == "sentence":
+            if tokenizer is None:
+                raise InputError("Sentence features need the tokenizer to read the text; pass tokenizer=.")
+            for s in chosen:
+                pieces = [tokenizer.decode([t]) for t in self.ids[s.start:s.end]]
+                spans = sentence_spans(pieces)
+                if len(spans) <= 1:  # one sentence: the segment itself
+                    out.append(Feature(s.label, s.kind, s.text, s.start, s.end, parent=s.label))
+                    continue
+                for n, (a, b, text) in enumerate(spans, 1):
+                    out.append(Feature(f"{s.label} · s{n}", s.kind, text, s.start + a, s.start + b, parent=s.label))
+            return out
         for s in chosen:
             for pos in range(s.start, s.end):
                 text = tokenizer.decode([self.ids[pos]]) if tokenizer is not None else str(self.ids[pos])
-                out.append(Feature(f"{s.label}#{pos - s.start}", s.kind, text, pos, pos + 1))
+                out.append(Feature(f"{s.label}#{pos - s.start}", s.kind, text, pos, pos + 1, parent=s.label))
         return out
 
 
@@ -140,10 +198,13 @@ def _continue(step: Step, tokenizer: Any, ids: list[int], segments: list[Segment
 class PrefixScorer:
     """Log-probabilities of the target tokens for any variant of the sequence with features removed.
 
-    The full sequence is run once and its keys and values kept; a variant starts from a copy of
-    them cut back to its first removed feature and runs only what follows, in one teacher-forced
-    pass. Removing a late segment therefore costs little. The model is called through ``counter``
-    (a new one unless given), so ``passes`` counts this scorer's forward calls and no one else's.
+    The full sequence is run once and its keys and values kept; a variant starts from the cache
+    that shares the longest prefix with it (the full sequence's, or the previous variant's) cut
+    back to where they part, and runs only what follows, in one teacher-forced pass. Removing a late
+    segment therefore costs little, and :meth:`score_many` orders variants so that consecutive ones
+    share as much as they can. The model is called through ``counter`` (a new one unless given), so
+    ``passes`` counts this scorer's forward calls and no one else's; ``counter.tokens`` counts the
+    tokens run, ``counter.tokens_full`` those a full recompute of every pass would run.
     """
 
     def __init__(self, lm: Any, seq: StepSequence, features: list[Feature], counter: PassCounter | None = None) -> None:
@@ -154,6 +215,7 @@ class PrefixScorer:
         self._model = self.counter.wrap(lm.model)
         self._torch = torch
         self._full = None  # keys / values of the whole sequence up to the last target
+        self._prev: tuple[list[int], Any] | None = None  # the last variant's kept positions and its cache
         self.baseline = self.score([])  # (n_targets,)
 
     def _run(self, ids: list[int], cache: Any, keep: int):
@@ -169,15 +231,18 @@ class PrefixScorer:
         """Forward passes this scorer has run (the unperturbed sequence's included)."""
         return self.counter.forward
 
+    def _kept(self, absent: Sequence[int]) -> list[int]:
+        drop = {p for i in absent for p in range(self.features[i].start, self.features[i].end)}
+        return [p for p in range(self.seq.targets[-1] + 1) if p not in drop]  # nothing after the targets matters
+
     def score(self, absent: Sequence[int]):
         """Target log-probs, shape (n_targets,), with the features at indices ``absent`` removed."""
         from ..kvcache import crop_cache
 
         torch = self._torch
-        drop = {p for i in absent for p in range(self.features[i].start, self.features[i].end)}
-        # Re-run from the position just before the first removed feature: its logits predict
-        # whatever now follows it (the first target itself, when the removed feature touches it).
-        start = max(0, min((self.features[i].start for i in absent), default=0) - 1)
+        kept = self._kept(absent)
+        index = {p: i for i, p in enumerate(kept)}
+        first = index[self.seq.targets[0]]
         with torch.inference_mode():
             if self._full is None:  # the unperturbed sequence: computed once, its cache kept
                 from transformers import DynamicCache
@@ -185,16 +250,46 @@ class PrefixScorer:
                 self._full = cache = DynamicCache(config=self.lm.model.config)
                 start = 0
             else:
-                cache = copy.deepcopy(self._full)
+                # Reuse the cache sharing the longest prefix; re-run at least from the kept position
+                # just before the first target, whose logits predict it.
+                shared_full = _common(kept, range(len(kept)))
+                shared_prev = _common(kept, self._prev[0]) if self._prev is not None else -1
+                if shared_prev > shared_full:
+                    cache, start = self._prev[1], min(shared_prev, first - 1)  # the previous variant's: no copy
+                else:
+                    cache, start = copy.deepcopy(self._full), min(shared_full, first - 1)
+                start = max(0, start)
                 crop_cache(cache, start)
-            last_target = self.seq.targets[-1]
-            kept = [p for p in range(start, last_target + 1) if p not in drop]  # nothing after the targets matters
-            index = {p: i for i, p in enumerate(kept)}
-            keep = len(kept) - index[self.seq.targets[0]] + 1  # logits from the kept position before the first target
-            logits = self._run([self.seq.ids[p] for p in kept], cache, keep)
+            run = kept[start:]
+            keep = len(kept) - first + 1  # logits from the kept position before the first target
+            logits = self._run([self.seq.ids[p] for p in run], cache, keep)
+            self.counter.count_tokens(len(run), len(kept))
+            if self._full is not cache:
+                self._prev = (kept, cache)
             logp = torch.log_softmax(logits, -1)  # (keep, vocab); row r is kept position len(kept) - keep + r
             rows = [index[t] - 1 - (len(kept) - keep) for t in self.seq.targets]
             return logp[rows, [self.seq.ids[t] for t in self.seq.targets]]
+
+    def score_many(self, variants: Sequence[Sequence[int]]) -> list:
+        """Scores of many variants (lists of absent feature indices), in the order given, computed in
+        the order that shares the most: sorted by their kept features from the first on, removed
+        before kept, so each variant parts from the one before it as late as possible."""
+        absent = [set(v) for v in variants]
+        order = sorted(range(len(variants)), key=lambda i: [0 if j in absent[i] else 1 for j in range(len(self.features))])
+        out: list = [None] * len(variants)
+        for i in order:
+            out[i] = self.baseline if not variants[i] else self.score(sorted(variants[i]))
+        return out
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    """The length of the common prefix of two position lists."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def captum_forward(scorer: PrefixScorer):

@@ -25,7 +25,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Faithfulness", "measure", "spearman"]
+__all__ = ["Faithfulness", "measure", "heldout_ablations", "spearman"]
 
 
 def _ranks(values: list[float]) -> list[float]:
@@ -91,29 +91,41 @@ class Faithfulness:
         return cls(**data)
 
 
+def heldout_ablations(scorer: Any, *, n_masks: int = 16, seed: int = 0) -> tuple[list[list[int]], list[float]]:
+    """The held-out random keep-masks (1 = kept; each feature kept with probability 1/2, from
+    ``random.Random(seed)``) and the target's total log-probability the model gives under each.
+    Computed once per step, they can measure any number of maps on the same features."""
+    k_features = len(scorer.features)
+    rng = random.Random(seed)
+    masks = [[rng.randint(0, 1) for _ in range(k_features)] for _ in range(n_masks if k_features > 1 else 0)]
+    variants = [[i for i, keep in enumerate(m) if not keep] for m in masks]
+    many = getattr(scorer, "score_many", None)
+    scored = many(variants) if many is not None else [scorer.score(v) if v else scorer.baseline for v in variants]
+    return masks, [float(s.sum()) for s in scored]
+
+
 def measure(scorer: Any, scores: list[float], *, n_masks: int = 16, seed: int = 0, ks: tuple[int, ...] = (1, 3),
-            n_random: int = 4) -> Faithfulness:
+            n_random: int = 4, heldout: tuple[list[list[int]], list[float]] | None = None) -> Faithfulness:
     """Faithfulness of ``scores`` (one per feature of ``scorer``) against the model, through ``scorer``.
 
     ``scorer``: a PrefixScorer on the same step and features (``score(absent) -> per-token log p``).
+    ``heldout``: the masks and log-probabilities of :func:`heldout_ablations` when already computed
+    (their passes are then not counted again).
     """
     k_features = len(scores)
     if k_features != len(scorer.features):
         raise ValueError(f"measure: {len(scores)} scores for {len(scorer.features)} features; expected one each.")
     before = scorer.passes
     full = float(scorer.baseline.sum())
-    rng = random.Random(seed)
 
     def logp(absent: list[int]) -> float:
         return full if not absent else float(scorer.score(sorted(absent)).sum())
 
-    masks: list[list[int]] = []
-    predicted, actual = [], []
-    for _ in range(n_masks if k_features > 1 else 0):
-        mask = [rng.randint(0, 1) for _ in range(k_features)]
-        masks.append(mask)
-        predicted.append(sum(s for s, keep in zip(scores, mask) if keep))
-        actual.append(logp([i for i, keep in enumerate(mask) if not keep]))
+    if heldout is None:
+        heldout = heldout_ablations(scorer, n_masks=n_masks, seed=seed)
+    masks, actual = heldout
+    predicted = [sum(s for s, keep in zip(scores, mask) if keep) for mask in masks]
+    rng = random.Random(seed + 1_000_003)  # the random deletions' own stream (the masks may be shared)
     lds = spearman(predicted, actual) if masks else None
 
     order = sorted(range(k_features), key=lambda i: -scores[i])

@@ -57,6 +57,8 @@ class AttributionResult:
     backward_passes: int = 0
     seconds: float = 0.0
     faithfulness: Faithfulness | None = None  # how well the map predicts held-out ablations (its own passes)
+    tokens_run: int = 0  # tokens the method's passes computed (a reused cached prefix costs nothing)
+    tokens_full: int = 0  # tokens the same passes would compute with nothing reused
 
     def __post_init__(self) -> None:
         k = len(self.features)
@@ -81,13 +83,69 @@ class AttributionResult:
         total = sum(positive.values())
         return {g: (v / total if total > 0 else 0.0) for g, v in positive.items()}
 
+    def cost(self) -> str:
+        """One line: passes, time, and the tokens recomputed against recomputing every pass in full."""
+        line = f"{self.forward_passes} forward"
+        if self.backward_passes:
+            line += f" / {self.backward_passes} backward"
+        line += f" passes, {self.seconds:.1f} s"
+        if self.tokens_full:
+            line += (f"; {self.tokens_run:,} tokens recomputed of {self.tokens_full:,} without prefix reuse "
+                     f"({self.tokens_run / self.tokens_full:.0%})")
+        return line
+
+    def segment_scores(self) -> dict[str, float]:
+        """The first level of the two-level view: each segment's total over its sentences (or tokens),
+        in prompt order. For segment features, the scores themselves."""
+        out: dict[str, float] = {}
+        for f, s in zip(self.features, self.scores):
+            out[f.segment] = out.get(f.segment, 0.0) + s
+        return out
+
+    def inside(self, segment: str) -> list[tuple[Feature, float]]:
+        """The second level: the features (sentences or tokens) inside ``segment`` with their scores."""
+        return [(f, s) for f, s in zip(self.features, self.scores) if f.segment == segment]
+
     def to_dataframe(self) -> Any:
-        """Tidy: one row per feature (step, target, feature, label, kind, score, text)."""
+        """Tidy: one row per feature (step, target, feature, label, segment, kind, score, text)."""
         import pandas as pd
 
         return pd.DataFrame([{"run": self.trace_id, "step": self.step, "target": self.target, "method": self.method,
-                              "feature": i, "label": f.label, "kind": f.kind, "score": s, "text": f.text}
+                              "feature": i, "label": f.label, "segment": f.segment, "kind": f.kind, "score": s,
+                              "text": f.text}
                              for i, (f, s) in enumerate(zip(self.features, self.scores))])
+
+    def text_map_html(self, leave_out_own: bool = False) -> str:
+        """The map over the prompt's own text: every feature's text shaded by its score (red raised
+        the target's log-probability, blue lowered it), the score on hover, grouped by segment with
+        the segment's total. ``leave_out_own``: shade without this step's own thought and action
+        (which an action mostly copies), so the rest of the map is readable; they are shown grey."""
+        own = {f.segment for f in self.features if f.segment.endswith("(this step)")} if leave_out_own else set()
+        shaded = [abs(s) for f, s in zip(self.features, self.scores) if f.segment not in own]
+        peak = max(shaded, default=0.0) or 1.0
+        totals = self.segment_scores()
+        blocks, current = [], None
+        for f, s in zip(self.features, self.scores):
+            if f.segment != current:
+                if current is not None:
+                    blocks.append("</div>")
+                current = f.segment
+                blocks.append(f"<div class='wb-map-seg'><div class='wb-map-head'>{html.escape(current)} "
+                              f"<b>{totals[current]:+.3f}</b></div>")
+            if f.segment in own:
+                style = "background:#e5e5e5;color:#777"
+            else:
+                alpha = min(1.0, abs(s) / peak)
+                style = f"background:{'rgba(214,39,40,' if s > 0 else 'rgba(31,119,180,'}{alpha:.2f})"
+            text = f.text or f.label
+            blocks.append(f'<span class="wb-map-f" title="{html.escape(f.label)}: {s:+.4f}" '
+                          f'style="{style};white-space:pre-wrap">{html.escape(text)}</span> ')
+        if current is not None:
+            blocks.append("</div>")
+        note = " (own thought and action left out of the shading)" if own else ""
+        return (f"<div class='wb-map' style='font-family:monospace;font-size:13px'>"
+                f"<p style='font-family:sans-serif'>Red raised the target's log-probability, blue lowered it; "
+                f"hover for the score{note}.</p>{''.join(blocks)}</div>")
 
     def top(self, n: int = 5) -> list[tuple[str, float]]:
         order = sorted(range(len(self.scores)), key=lambda i: -abs(self.scores[i]))[:n]
@@ -95,13 +153,6 @@ class AttributionResult:
 
     def to_html(self, title: str | None = None) -> str:
         """A standalone HTML page: the prompt with each feature shaded by its score, and the table."""
-        peak = max((abs(s) for s in self.scores), default=0.0) or 1.0
-        spans = []
-        for f, s in zip(self.features, self.scores):
-            alpha = min(1.0, abs(s) / peak)
-            color = f"rgba(214,39,40,{alpha:.2f})" if s > 0 else f"rgba(31,119,180,{alpha:.2f})"
-            spans.append(f'<span title="{html.escape(f.label)}: {s:+.4f}" style="background:{color};'
-                         f'white-space:pre-wrap">{html.escape(f.text or f.label)}</span>')
         rows = "".join(f"<tr><td>{html.escape(f.label)}</td><td>{f.kind}</td><td>{s:+.4f}</td></tr>"
                        for f, s in sorted(zip(self.features, self.scores), key=lambda x: -x[1]))
         shares = "".join(f"<li>{g}: {v:.0%}</li>" for g, v in self.grounding().items())
@@ -110,11 +161,10 @@ class AttributionResult:
                 "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}td{padding:2px 8px}"
                 ".prompt{font-family:monospace;font-size:13px;border:1px solid #ccc;padding:8px}</style></head><body>"
                 f"<h2>{head}</h2><p>method {self.method}, {self.granularity} features, model {html.escape(self.model)}, "
-                f"{self.forward_passes} forward / {self.backward_passes} backward passes, {self.seconds:.1f} s. "
-                "Red raised the target's log-probability, blue lowered it.</p>"
+                f"{html.escape(self.cost())}.</p>"
                 f"<h3>Faithfulness</h3><p>{html.escape(self.faithfulness.summary() if self.faithfulness else 'not measured')}"
                 "</p>"
-                f"<h3>Grounding</h3><ul>{shares}</ul><h3>Prompt</h3><div class='prompt'>{''.join(spans)}</div>"
+                f"<h3>Grounding</h3><ul>{shares}</ul><h3>Prompt</h3><div class='prompt'>{self.text_map_html()}</div>"
                 f"<h3>Scores</h3><table><tr><th>feature</th><th>kind</th><th>score</th></tr>{rows}</table>"
                 "</body></html>")
 
