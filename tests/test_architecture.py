@@ -75,8 +75,8 @@ LAYERS = [
     {"types", "errors", "deps", "readers"},
     {"models", "generation", "parsing", "prompts", "corpus", "documents", "tools", "fewshot", "testing", "store",
      "verifier", "world", "datasets", "knowledge", "sampling", "kvcache"},
-    {"agent", "steps"},
-    {"eval_modes", "evaluation", "attribution", "prompt_lab", "prompt_experiments", "finetune"},
+    {"agent", "steps", "replay"},
+    {"eval_modes", "evaluation", "attribution", "prompt_lab", "prompt_experiments", "finetune", "interventions"},
     {"viz"},
     {"app", "cli"},
 ]

@@ -28,6 +28,7 @@ from .errors import ConfigError, InputError, ToolError
 from .generation import ContextFull, DecodeSession, GenerationConfig, LanguageModel, NaiveSession, Session
 from .parsing import ParsedStep
 from .prompts import MODES, Example, PromptTemplate, load_prompt, step_labels
+from .replay import Gate, Replay, one_line, replace_action
 from .steps import StepWriter
 from .tools.core import FINISH, Toolbox, ToolContext, default_tools
 from .types import Step, Trace
@@ -221,23 +222,27 @@ class Agent:
                      prompt_hash=self.prompt.hash, config=asdict(self.config), meta=meta)
 
     # ------------------------------------------------------------------ running
-    def run(self, task: str, cancel: threading.Event | None = None, **meta: Any) -> Trace:
+    def run(self, task: str, cancel: threading.Event | None = None, *, replay: Replay | None = None,
+            gate: Gate | None = None, **meta: Any) -> Trace:
         """Run a task to the end and return its Trace: the last value of :meth:`stream`."""
         trace = None
-        for trace in self.stream(task, cancel=cancel, **meta):
+        for trace in self.stream(task, cancel=cancel, replay=replay, gate=gate, **meta):
             pass
         assert trace is not None  # _steps always yields at least the step that ends the run
         return trace
 
-    def stream(self, task: str, cancel: threading.Event | None = None, **meta: Any) -> Iterator[Trace]:
+    def stream(self, task: str, cancel: threading.Event | None = None, *, replay: Replay | None = None,
+               gate: Gate | None = None, **meta: Any) -> Iterator[Trace]:
         """The one streaming entry point: yield the run's Trace each time a step completes.
 
         The new step is ``trace.steps[-1]``; the trace is the same object throughout, and the last value
-        is finalised (answer, stop reason, hashes). ``meta`` goes to the trace (``task_id=...``)."""
+        is finalised (answer, stop reason, hashes). ``meta`` goes to the trace (``task_id=...``).
+        ``replay``: write the first steps from a parent run and change one (a fork, see interventions.fork);
+        ``gate``: a person may replace each action before its tool runs and each observation (step by step)."""
         t0 = time.perf_counter()
         task = validate_task(task)
         trace = self.new_trace(task, **meta)
-        for step in self._steps(task, cancel):
+        for step in self._steps(task, cancel, replay, gate, trace.id):
             trace.steps.append(step)
             trace.wall_time = time.perf_counter() - t0
             if step.run_end:
@@ -255,21 +260,27 @@ class Agent:
             trace.rendered_hash = hashlib.sha256(trace.steps[0].prompt.encode()).hexdigest()[:16]
         return trace
 
-    def _steps(self, task: str, cancel: threading.Event | None = None) -> Iterator[Step]:
+    def _steps(self, task: str, cancel: threading.Event | None = None, replay: Replay | None = None,
+               gate: Gate | None = None, run_id: str = "") -> Iterator[Step]:
         """Yield each Step as soon as it is complete; the last one has ``run_end`` set."""
         try:
-            writer = StepWriter(self.open_session(task), self.config.generation, cancel)
+            session = self.open_session(task)
+            if replay is not None:
+                replay.prepare(session)
+            writer = StepWriter(session, self.config.generation, cancel)
             if self.config.mode in ("react", "act"):
-                yield from self._react(writer)
+                yield from self._react(writer, replay, gate)
             else:  # cot / direct: one step that reasons (cot) and answers
                 yield writer.answer(self.config.mode, self.prompt.answer_prefix)
+            if run_id and hasattr(session, "keep_for"):  # a fork of this run can start from its keys / values
+                session.keep_for(run_id)
         except ContextFull as err:
             yield Step(index=0, kind="halt", error=f"The prompt reached the model's context length: {err}",
                        run_end="context_full")
         except Exception as err:  # a failure of the model or a tool's machinery must not end the caller
             yield Step(index=0, kind="halt", error=_explain(err), run_end="error")
 
-    def _react(self, writer: StepWriter) -> Iterator[Step]:
+    def _react(self, writer: StepWriter, replay: Replay | None = None, gate: Gate | None = None) -> Iterator[Step]:
         """react / act: Thought -> Action -> Observation steps until finish, a repeat or ``max_steps``."""
         cfg, session = self.config, writer.session
         ctx = ToolContext(corpus=self._corpus_or_none(), retrieval=cfg.retrieval)
@@ -277,8 +288,15 @@ class Agent:
         seen: list[str] = []  # the run's tool observations, for the verifier
         refused = False  # the verifier refuses at most one finish per run, so every run still ends
         for i in range(1, cfg.max_steps + 1):
-            step, parsed, text = writer.react(i, cfg.mode, self.prompt.style, self.tools)
-            if step.generation.stop == "cancelled":
+            if replay is not None and replay.covers(i):
+                step, parsed, text = replay.write(i, writer, cfg.mode, self.prompt.style, self.tools)
+            else:
+                step, parsed, text = writer.react(i, cfg.mode, self.prompt.style, self.tools)
+            if gate is not None and step.generation.stop != "cancelled":
+                edited = gate.action(step)  # the person sees the thought and action; the tool has not run
+                if edited is not None and edited.strip() and edited.strip() != str(step.action or ""):
+                    step, parsed, text = replace_action(writer, step, edited, self.prompt.style, self.tools)
+            if step.generation.stop == "cancelled" or (writer.cancel is not None and writer.cancel.is_set()):
                 step.run_end = "cancelled"
                 yield step
                 return
@@ -299,7 +317,17 @@ class Agent:
             if step.run_end:
                 yield step
                 return
+            given = replay.observation(i) if replay is not None else None
+            if given is not None:  # the parent's observation, or the fork's edit: data like any observation
+                step.observation, step.edited = given, step.edited or ("observation" if i == replay.step else "")
             step.observation = _one_line(step.observation or "", cfg.max_observation_chars)
+            if gate is not None and (edited := gate.observation(step)) is not None and edited.strip() \
+                    and " ".join(edited.split()) != step.observation:
+                step.observation, step.edited = _one_line(one_line(edited, "observation"), cfg.max_observation_chars), "observation"
+            if writer.cancel is not None and writer.cancel.is_set():
+                step.run_end = "cancelled"
+                yield step
+                return
             obs_h = step_labels(self.prompt.style, i)[2]
             session.feed(f"{'' if text.endswith(chr(10)) else chr(10)}{obs_h} ", "scaffold", "observation header")
             session.feed(step.observation, "observation", f"observation {i}")

@@ -36,10 +36,15 @@ if TYPE_CHECKING:
     from .models import LoadedModel
 
 __all__ = ["GenerationConfig", "Generation", "Session", "LanguageModel", "DecodeSession", "NaiveSession", "StopFn",
-           "trim_to_cut", "ContextFull", "PrefixCache", "PREFIX_CACHE", "clear_prefix_cache", "encode_fed"]
+           "trim_to_cut", "ContextFull", "PrefixCache", "PREFIX_CACHE", "RUN_CACHE", "clear_prefix_cache", "encode_fed",
+           "N_ALTERNATIVES"]
 
 StopFn = Callable[[str], "int | None"]  # generated text -> where to cut it, or None to go on
 _PREFILL_CHUNK = 1024  # tokens per forward pass while prefilling: bounds activation memory
+N_ALTERNATIVES = 5  # most likely tokens recorded at each generated position (from logits already computed)
+# The keys / values of the last few finished runs, by run id: a fork of one of them reuses the part before
+# its edit instead of recomputing it (interventions.py). Stored as (ids, cache); copied in and out.
+RUN_CACHE = PrefixCache(size=4)
 
 
 class ContextFull(Exception):
@@ -143,6 +148,8 @@ class _Decoded:
     ids: list[int] = field(default_factory=list)  # generated ids in order
     logprobs: list[float] = field(default_factory=list)  # log p of each
     pieces: list[str] = field(default_factory=list)  # pieces[i]: text of ids[: i + 1] (none for an eos id)
+    alternatives: list[list[list]] = field(default_factory=list)  # per id: the top [token, id, logprob] choices
+    entropy: list[float] = field(default_factory=list)  # per id: entropy (nats) of the distribution it came from
     reason: GenerationStop = "max_new_tokens"
     drafted: int = 0  # tokens proposed by lookahead
     accepted: int = 0  # of those, tokens the model confirmed
@@ -169,6 +176,8 @@ class DecodeSession:
         self._gen_start = 0  # where the last generation's ids begin
         self._rng: torch.Generator | None = None
         self._shared_prefix = 0  # ids[:n] are a prefix shared with other runs (0: none declared)
+        self._offered: tuple[tuple[int, ...], Any, list[int]] | None = None  # a parent run's (ids, cache, boundaries)
+        self._forced: _Decoded | None = None  # ids given as the start of the next generation (a token fork)
 
     # --------------------------------------------------------------- feeding
     def feed(self, text: str, kind: SegmentKind = "scaffold", label: str = "") -> Segment:
@@ -186,6 +195,44 @@ class DecodeSession:
         sessions that start with the same ids, so their first step prefills only the task.
         """
         self._shared_prefix = len(self.ids)
+
+    def feed_ids(self, ids: list[int], kind: SegmentKind, label: str) -> Segment:
+        """Append ids a model generated before (a parent run's, replayed by a fork) exactly, not re-tokenized."""
+        seg = Segment(kind, label, self.tokenizer.decode(ids), start=len(self.ids), end=len(self.ids) + len(ids))
+        self.ids.extend(ids)
+        self.segments.append(seg)
+        return seg
+
+    def truncate(self, n: int) -> None:
+        """Forget everything from position ``n`` on: ids, the segments that start there, their keys / values."""
+        del self.ids[n:]
+        self.segments = [s for s in self.segments if s.start < n]
+        self._crop(min(self._cached, n))
+
+    def keep_for(self, run_id: str) -> None:
+        """Keep this finished run's keys / values in RUN_CACHE, so a fork of it can start from them."""
+        if self.reuse_cache and self._cache is not None and self._cached > 0:
+            RUN_CACHE.put((id(self.model), run_id), (tuple(self.ids[: self._cached]), self._cache))
+
+    def resume_from(self, run_id: str, boundaries: list[int]) -> bool:
+        """Offer the kept keys / values of run ``run_id`` (see :meth:`offer_cache`); False when none are kept."""
+        hit = RUN_CACHE.get((id(self.model), run_id)) if self.reuse_cache else None
+        if hit is not None:
+            self.offer_cache(list(hit[0]), hit[1], boundaries)
+        return hit is not None
+
+    def offer_cache(self, ids: list[int], cache: Any, boundaries: list[int]) -> None:
+        """Offer a parent run's keys / values: the next prefill keeps those of the longest common prefix of ids.
+        With ``boundaries`` (where the parent's own prefills began) it cuts back to the last of them, so what
+        follows is computed exactly as the parent computed it: a fork without an edit reproduces it bit for bit."""
+        self._offered = (tuple(ids), cache, sorted(boundaries))
+
+    def force(self, ids: list[int], logprobs: list[float], alternatives: list[list[list]], entropy: list[float]) -> None:
+        """Start the next generation with these ids (a fork at a token): it goes on from the last one."""
+        self._forced = _Decoded(ids=list(ids), logprobs=list(logprobs), alternatives=list(alternatives),
+                                entropy=list(entropy))
+        self._forced.pieces = [self.tokenizer.decode(ids[: i + 1]) for i in range(len(ids))]
+        self.ids.extend(ids)
 
     def label_generated(self, parts: list[tuple[SegmentKind, str, int]]) -> list[Segment]:
         """Label the last generation's ids: ``parts`` are (kind, label, end char offset) in order.
@@ -213,7 +260,7 @@ class DecodeSession:
         """Generate until ``stop`` cuts the text, an end-of-sequence id, ``max_new_tokens`` or ``cancel``."""
         config = config or GenerationConfig(max_new_tokens=max_new_tokens)
         limit = self._limit(config)
-        prompt_tokens = len(self.ids)
+        prompt_tokens = len(self.ids) - (len(self._forced.ids) if self._forced else 0)  # given ids are generated ones
         t0 = time.perf_counter()
         with self._torch.inference_mode():
             reused, prefilled = self._prefill()
@@ -235,11 +282,27 @@ class DecodeSession:
             return self._cached, 0
         if self._cached >= len(self.ids):  # logits of the last id are gone: recompute that one
             self._crop(len(self.ids) - 1)
+        if self._cache is None and self._offered is not None:
+            self._adopt_offered()
         reused = self._cached
         if self._cache is None and 0 < self._shared_prefix < len(self.ids):
             reused = self._restore_prefix()
         self._forward(self.ids[self._cached :])
         return reused, len(self.ids) - reused
+
+    def _adopt_offered(self) -> None:
+        ids, cache, boundaries = self._offered  # type: ignore[misc]
+        self._offered = None
+        common = 0
+        for a, b in zip(ids, self.ids):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(self.ids) - 1)  # the last id is run again: its logits start the generation
+        keep = max((b for b in boundaries if 0 < b <= common), default=0) if boundaries else common
+        if keep > 0:
+            crop_cache(cache, keep)
+            self._cache, self._cached = cache, keep
 
     def _restore_prefix(self) -> int:
         """Start the cache from the shared prefix: copied from the prefix cache, or computed and stored there."""
@@ -283,8 +346,11 @@ class DecodeSession:
         draft in one forward pass; only tokens the model itself would pick greedily are kept, so the
         output is the same as one-token-at-a-time decoding, in fewer passes."""
         torch = self._torch
-        out = _Decoded()
-        self._gen_start = len(self.ids)
+        out, self._forced = self._forced or _Decoded(), None
+        self._gen_start = len(self.ids) - len(out.ids)
+        if out.pieces and stop is not None and stop(out.pieces[-1]) is not None:
+            out.reason = "stop_string"  # the given ids already end the step
+            return out
         if not config.greedy and self._rng is None:
             self._rng = sampling_rng(config.seed, self._next_logits.device)
         lookahead = config.lookahead if config.greedy else 0
@@ -322,8 +388,15 @@ class DecodeSession:
 
     def _accept(self, out: _Decoded, token: int, logits: torch.Tensor, stop: StopFn | None,
                 limit: int) -> GenerationStop | None:
-        """Append one token chosen from ``logits`` (vocab,); returns why generation ends here, or None."""
-        out.logprobs.append(float(self._torch.log_softmax(logits, -1)[token]))
+        """Append one token chosen from ``logits`` (vocab,); returns why generation ends here, or None.
+
+        The top alternatives and the entropy come from the same logits, so recording them costs no pass."""
+        logp = self._torch.log_softmax(logits.float(), -1)  # (vocab,)
+        out.logprobs.append(float(logp[token]))
+        top = self._torch.topk(logp, N_ALTERNATIVES)
+        out.alternatives.append([[self.tokenizer.decode([int(i)]), int(i), round(float(v), 4)]
+                                 for v, i in zip(top.values, top.indices)])
+        out.entropy.append(round(float(-(logp.exp() * logp).nan_to_num().sum()), 4))
         out.ids.append(token)
         self.ids.append(token)
         if token in self._eos:
@@ -347,7 +420,7 @@ class DecodeSession:
         kept = out.ids[:keep]
         return Generation(
             text=self.tokenizer.decode(kept), token_ids=kept, tokens=[self.tokenizer.decode([t]) for t in kept],
-            logprobs=out.logprobs[:keep], stop=out.reason, prompt_tokens=prompt_tokens, reused_tokens=reused,
+            logprobs=out.logprobs[:keep], alternatives=out.alternatives[:keep], entropy=out.entropy[:keep], stop=out.reason, prompt_tokens=prompt_tokens, reused_tokens=reused,
             prefill_tokens=prefilled, t_prefill=t_prefill, t_decode=t_decode, draft_tokens=out.drafted,
             accepted_tokens=out.accepted,
         )

@@ -28,7 +28,10 @@ from .prompts import step_labels
 from .tools.core import FINISH, Toolbox
 from .types import Segment, Step, ToolCall
 
-__all__ = ["StepWriter", "label_spans"]
+__all__ = ["StepWriter", "label_spans", "Forced"]
+
+# Given first ids of a generation, with what was recorded for them: (ids, log-probs, alternatives, entropy).
+Forced = tuple[list[int], list[float], list[list[list]], list[float]]
 
 
 @dataclass
@@ -39,10 +42,14 @@ class StepWriter:
     config: GenerationConfig
     cancel: threading.Event | None = None
 
-    def generate(self, primer: str, stop: StopFn, label: str = "primer") -> tuple[Step, str]:
-        """Feed the primer, generate, and return a Step with the generation's figures, and its text."""
+    def generate(self, primer: str, stop: StopFn, label: str = "primer", forced: Forced | None = None) -> tuple[Step, str]:
+        """Feed the primer, generate, and return a Step with the generation's figures, and its text.
+
+        ``forced``: the generation starts with these given ids (a fork at a token) and goes on from them."""
         self.session.feed(primer, "scaffold", label)
         prompt_segments = [replace(s) for s in self.session.segments]
+        if forced is not None:
+            self.session.force(*forced)  # type: ignore[attr-defined]  # DecodeSession only (interventions checks)
         wrapped = lambda text: _shift(stop(primer + text), len(primer))  # noqa: E731
         t0 = time.perf_counter()
         gen = self.session.generate(stop=wrapped, config=self.config, cancel=self.cancel)
@@ -50,12 +57,13 @@ class StepWriter:
                     generation=gen.record(), t_total=time.perf_counter() - t0)
         return step, primer + gen.text
 
-    def react(self, index: int, mode: Literal["react", "act"], style: str, tools: Toolbox) -> tuple[Step, ParsedStep, str]:
+    def react(self, index: int, mode: Literal["react", "act"], style: str, tools: Toolbox,
+              forced: Forced | None = None) -> tuple[Step, ParsedStep, str]:
         """Step ``index`` of a react / act run: generate from its primer, parse and label it.
 
         Returns the step (its thought and action set), the parse and the text the step wrote."""
         thought_h, action_h, _ = step_labels(style, index)
-        step, text = self.generate(thought_h if mode == "react" else action_h, react_stop)
+        step, text = self.generate(thought_h if mode == "react" else action_h, react_stop, forced=forced)
         step.index, step.kind = index, mode
         parsed = parse_step(text, tools)
         gen = step.generation

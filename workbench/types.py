@@ -121,6 +121,8 @@ class StepGeneration:
     token_ids: list[int] = field(default_factory=list)  # generated ids, exactly as decoded
     tokens: list[str] = field(default_factory=list)  # each generated id as text
     logprobs: list[float] = field(default_factory=list)  # log p of each generated id (temperature 1)
+    alternatives: list[list[list]] = field(default_factory=list)  # per id: the 5 likeliest [token, id, log p]
+    entropy: list[float] = field(default_factory=list)  # per id: entropy (nats) of the distribution it came from
     prompt_tokens: int = 0  # tokens in the context when generation started
     reused_tokens: int = 0  # of those, tokens whose keys / values came from the cache
     prefill_tokens: int = 0  # of those, tokens computed at this step
@@ -150,7 +152,8 @@ class StepGeneration:
         """
         return StepGeneration(
             token_ids=self.token_ids + then.token_ids, tokens=self.tokens + then.tokens,
-            logprobs=self.logprobs + then.logprobs, prompt_tokens=self.prompt_tokens,
+            logprobs=self.logprobs + then.logprobs, alternatives=self.alternatives + then.alternatives,
+            entropy=self.entropy + then.entropy, prompt_tokens=self.prompt_tokens,
             reused_tokens=self.reused_tokens, prefill_tokens=self.prefill_tokens + then.prefill_tokens,
             generated_tokens=self.generated_tokens + then.generated_tokens,
             draft_tokens=self.draft_tokens + then.draft_tokens, accepted_tokens=self.accepted_tokens + then.accepted_tokens,
@@ -191,6 +194,7 @@ class Step:
     t_tool: float = 0.0  # seconds the tool took
     t_total: float = 0.0  # seconds of the whole step: generation(s) and tool (the step's wall time, so not in generation)
     verifier_score: float | None = None  # with an answer verifier: its best support for this step's finish answer
+    edited: Literal["", "thought", "action", "observation", "token"] = ""  # the part a person wrote (a fork, step by step)
 
     @property
     def prompt(self) -> str:

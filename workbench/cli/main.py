@@ -5,6 +5,7 @@
     workbench eval --suite demo:test --modes react,cot,act,direct [--model SPEC] [--limit N]
     workbench evals
     workbench attribute RUN_ID [--step N] [--target action] [--method feature_ablation] [--html out.html]
+    workbench fork RUN_ID --step N [--thought|--action|--observation|--task TEXT | --token POS:TOKEN]
     workbench prompt list|show|diff|export|import|validate
     workbench world [--seed 0] [--out demo_data]
     workbench runs [--limit 20] [--search TEXT]
@@ -19,6 +20,7 @@ from typing import Any, Sequence
 
 from ..errors import WorkbenchError
 from .finetune import add_finetune_parser, cmd_finetune
+from .fork import add_fork_parser, cmd_fork
 from .lab import add_lab_parser, cmd_lab
 from .prompt import add_prompt_parser, cmd_prompt
 
@@ -109,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--csv", default=None, help="write the tidy table here")
 
     add_prompt_parser(sub)
+    add_fork_parser(sub)
 
     world = sub.add_parser("world", help="generate the demo world (encyclopedia and task suites)")
     world.add_argument("--seed", type=int, default=0)
@@ -280,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_prompt(args)
         if args.command == "attribute":
             return _cmd_attribute(args)
+        if args.command == "fork":
+            return cmd_fork(args, _print_step)
         if args.command == "world":
             from ..world.generate import write_world
 
@@ -298,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(pd.DataFrame(rows).to_string(index=False) if rows else "no evaluations stored yet")
             return 0
         if args.command == "runs":
-            df = store.runs_dataframe(limit=args.limit, search=args.search)
+            df = store.runs_tree_dataframe(limit=args.limit, search=args.search)  # forks under their parent
             print(df.to_string(index=False) if len(df) else "no runs stored yet")
             return 0
         if args.command == "show":

@@ -22,11 +22,12 @@ from typing import Any, Iterator
 from ..errors import StoreError
 from ..types import Trace
 from .corpora import CORPORA_MIGRATION, CorporaMixin
+from .forks import FORKS_MIGRATION, ForksMixin, save_fork_row
 from .jobs import JOBS_MIGRATION, JobsMixin
 
 __all__ = ["Store", "RunSummary", "default_store_path", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 _MIGRATIONS: list[str] = [
     # 1: runs
     """
@@ -102,6 +103,8 @@ _MIGRATIONS: list[str] = [
     JOBS_MIGRATION,
     # 6: users' knowledge corpora and their documents (see store_corpora.py)
     CORPORA_MIGRATION,
+    # 7: forks: which run was forked from which, at which step, with what change (see forks.py)
+    FORKS_MIGRATION,
 ]
 
 
@@ -140,7 +143,7 @@ class RunSummary:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created_at))
 
 
-class Store(JobsMixin, CorporaMixin):
+class Store(JobsMixin, CorporaMixin, ForksMixin):
     """Runs (and, as the workbench grows, prompt versions, jobs and metrics) in one SQLite file."""
 
     def __init__(self, path: str | Path | None = None) -> None:
@@ -235,6 +238,7 @@ class Store(JobsMixin, CorporaMixin):
         with self._tx("save a run to") as conn:
             conn.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          self._trace_row(trace, tags))
+            save_fork_row(conn, trace)
         return trace.id
 
     def get_trace(self, run_id: str) -> Trace:
@@ -306,6 +310,7 @@ class Store(JobsMixin, CorporaMixin):
             for trace in traces:
                 conn.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                              self._trace_row(trace, f"eval:{run_id}"))
+                save_fork_row(conn, trace)
             conn.execute("INSERT OR REPLACE INTO eval_results VALUES (?,?,?,?,?)",
                          (run_id, row["task_id"], row["mode"], time.time(), json.dumps(row, default=str)))
 
