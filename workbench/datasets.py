@@ -10,6 +10,7 @@ world), or a corpus per task (HotpotQA, whose every question comes with its own 
 Specs understood by :func:`load_suite`:
 
 - ``demo:SPLIT`` or ``demo:SPLIT:TYPE[,TYPE]`` — the demo world's train / dev / test tasks;
+- ``demo2:SPLIT[:TYPE,TYPE]`` — the same of the richer demo world (version 2: prose, namesakes, aliases);
 - ``demo-fever:SPLIT`` — FEVER-style claims about the demo world, generated from its facts;
 - ``hotpotqa:PATH`` — HotpotQA, official distractor layout (JSON list) or Hugging Face layout
   (JSON list or JSONL, ``context`` as ``{title: [...], sentences: [[...]]}``);
@@ -36,12 +37,13 @@ from .corpus import Corpus, Document, normalize_title
 from .errors import DatasetError, InputError
 from .types import FEVER_LABELS, TASK_TYPES, Task, Trace
 from .world.fever import fever_claims
-from .world.generate import SPLITS, load_tasks, load_world
+from .world.generate import SPLITS, load_world
+from .world.registry import parse_world_spec, world_by_name, world_tasks
 
 __all__ = ["Suite", "FEVER_LABELS", "SPEC_FORMS", "FEVER_PER_LABEL", "load_suite", "list_builtin_suites",
            "supporting_recall", "normalize_fever_label"]
 
-SPEC_FORMS = ("demo:SPLIT", "demo:SPLIT:TYPE[,TYPE]", "demo-fever:SPLIT", "hotpotqa:PATH", "fever:PATH",
+SPEC_FORMS = ("demo:SPLIT", "demo:SPLIT:TYPE[,TYPE]", "demo2:SPLIT[:TYPE,TYPE]", "demo-fever:SPLIT", "hotpotqa:PATH", "fever:PATH",
               "jsonl:PATH", "PATH (format detected)")
 FEVER_PER_LABEL = 20  # demo-fever claims per label and split
 _S, _R, _N = FEVER_LABELS
@@ -100,8 +102,8 @@ def load_suite(spec: str | Path, limit: int | None = None) -> Suite:
     prefix, sep, rest = text.partition(":")
     if not text:
         raise InputError(f"The suite spec is empty. Valid forms: {', '.join(SPEC_FORMS)}.")
-    if prefix == "demo":
-        suite = _demo(rest, text)
+    if prefix in ("demo", "demo2"):
+        suite = _demo(text)
     elif prefix == "demo-fever":
         suite = _demo_fever_suite(rest, text)
     elif prefix in _FORMATS:
@@ -119,14 +121,14 @@ def list_builtin_suites() -> list[str]:
     """The suites that need no file, for the app's dropdown: whole held-out splits, then one per type."""
     held = [s for s in SPLITS if s != "train"]
     return ([f"demo:{s}" for s in held] + [f"demo:{s}:{t}" for s in held for t in TASK_TYPES]
-            + [f"demo-fever:{s}" for s in held])
+            + [f"demo-fever:{s}" for s in held] + [f"demo2:{s}" for s in held]
+            + [f"demo2:{s}:{t}" for s in held for t in TASK_TYPES])
 
 
-def _demo(rest: str, spec: str) -> Suite:
-    split, _, types = rest.partition(":")
-    wanted = [t.strip() for t in types.split(",") if t.strip()] or None
-    tasks = load_tasks(split.strip(), types=wanted)  # raises InputError listing the valid splits / types
-    return Suite(spec, tasks, corpus=load_world().corpus, meta={"split": split.strip(), "types": wanted})
+def _demo(spec: str) -> Suite:
+    name, split, wanted = parse_world_spec(spec) or ("demo", "", None)
+    tasks = world_tasks(name, split, types=wanted)  # raises InputError listing the valid splits / types
+    return Suite(spec, tasks, corpus=world_by_name(name).corpus, meta={"split": split, "types": wanted, "world": name})
 
 
 # ---------------------------------------------------------------- reading files

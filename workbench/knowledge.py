@@ -1,6 +1,6 @@
 """Knowledge sources: which corpus a run searches, as the app, the CLI and a notebook choose it.
 
-A source is one of: the demo world's encyclopedia; a corpus the user uploaded (kept in the store,
+A source is one of: the demo world's encyclopedia (``demo``, or the richer ``demo2``); a corpus the user uploaded (kept in the store,
 so a restart keeps it); a folder given at start (``workbench serve --corpus PATH``, read again
 each start); or one task's own paragraphs (a HotpotQA question opened from the Evaluate tab).
 Each has a stable key, a label with its article count, and example questions: the demo world's
@@ -21,10 +21,11 @@ from .corpus import Corpus
 from .documents import load_corpus_path, read_documents
 from .errors import InputError
 
-__all__ = ["KnowledgeSources", "DEMO_KEY", "SOURCE_COLUMNS", "articles", "parse_questions", "read_question_file"]
+__all__ = ["KnowledgeSources", "DEMO_KEY", "DEMO2_KEY", "SOURCE_COLUMNS", "articles", "parse_questions", "read_question_file"]
 
 DEMO_KEY = "demo"
 DEMO_LABEL = "Demo world (fictional encyclopedia)"
+DEMO2_KEY = "demo2"  # the richer demo world (version 2), generated in memory when first asked for
 _PREFIXES = ("stored:", "folder:", "task:")
 SOURCE_COLUMNS = ["name", "kind", "articles", "hash", "questions", "source"]
 
@@ -54,7 +55,7 @@ def read_question_file(path: str | Path) -> list[str]:
 
 
 class KnowledgeSources:
-    """The corpora a run may search, by key: ``demo``, ``stored:NAME``, ``folder:NAME``, ``task:ID``."""
+    """The corpora a run may search, by key: ``demo``, ``demo2``, ``stored:NAME``, ``folder:NAME``, ``task:ID``."""
 
     def __init__(self, store: Any = None, folders: Iterable[str | Path] = (), demo: Corpus | None = None,
                  demo_questions: list[str] | None = None, split_headings: bool = False) -> None:
@@ -71,7 +72,9 @@ class KnowledgeSources:
     # ------------------------------------------------------------------ listing
     def choices(self) -> list[tuple[str, str]]:
         """(label, key) pairs for a menu, the demo world first."""
-        out = [(DEMO_LABEL, DEMO_KEY)]
+        from .world.registry import world_label
+
+        out = [(DEMO_LABEL, DEMO_KEY), (world_label(DEMO2_KEY), DEMO2_KEY)]
         for row in self._stored_rows():
             out.append((f"{row['name']} (uploaded · {articles(row['n_docs'])})", f"stored:{row['name']}"))
         for key, (kind, corpus, _) in self._fixed.items():
@@ -108,6 +111,10 @@ class KnowledgeSources:
 
                 self._demo = load_world().corpus
             return self._demo
+        if key == DEMO2_KEY:
+            from .world.registry import world_by_name
+
+            return world_by_name(DEMO2_KEY).corpus
         if key in self._fixed:
             return self._fixed[key][1]
         if key.startswith("stored:") and self.store is not None:
@@ -127,7 +134,7 @@ class KnowledgeSources:
         if not key:
             return DEMO_KEY
         key = str(key)
-        if key == DEMO_KEY or key.startswith(_PREFIXES):  # already a key: no need to list the sources
+        if key in (DEMO_KEY, DEMO2_KEY) or key.startswith(_PREFIXES):  # already a key: no need to list the sources
             return key
         for label, k in self.choices():  # a menu label is accepted as well as its key
             if key == label:
@@ -139,6 +146,10 @@ class KnowledgeSources:
         key = self._key(key)
         if key == DEMO_KEY:
             return list(self._demo_questions)
+        if key == DEMO2_KEY:
+            from .world.registry import world_tasks
+
+            return [t.question for t in world_tasks(DEMO2_KEY, "dev")[::10]]
         if key in self._fixed:
             return list(self._fixed[key][2])
         row = next((r for r in self._stored_rows() if f"stored:{r['name']}" == key), None)
@@ -154,7 +165,7 @@ class KnowledgeSources:
         if self.store is None:
             raise InputError("This workbench has no store to keep uploaded corpora in; start it with a --store path.")
         name = " ".join((name or "").split()) or paths[0].stem
-        if name == DEMO_KEY or name.startswith(_PREFIXES):
+        if name in (DEMO_KEY, DEMO2_KEY) or name.startswith(_PREFIXES):
             raise InputError(f"{name!r} is reserved; pick another corpus name.")
         if len(paths) == 1 and paths[0].is_dir():
             corpus = load_corpus_path(paths[0], name=name, split_headings=split_headings, max_bytes=max_bytes)
@@ -181,7 +192,7 @@ class KnowledgeSources:
     def remove(self, key: str) -> bool:
         """Delete an uploaded corpus from the store (folders and the demo world cannot be removed)."""
         key = self._key(key)
-        if key == DEMO_KEY or key.startswith("folder:"):
+        if key in (DEMO_KEY, DEMO2_KEY) or key.startswith("folder:"):
             raise InputError("Only uploaded corpora can be removed; the demo world and --corpus folders stay.")
         if key in self._fixed:
             with self._lock:

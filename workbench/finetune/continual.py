@@ -22,10 +22,11 @@ __all__ = ["continual", "family_probe"]
 
 
 def family_probe(data_spec: str) -> str:
-    """The held-out probe of a training family: demo:train:TYPES -> demo:dev:TYPES."""
-    if data_spec.startswith("demo:"):
-        _split, _, types = data_spec[5:].partition(":")
-        return f"demo:dev:{types}" if types else "demo:dev"
+    """The held-out probe of a training family: demo:train:TYPES -> demo:dev:TYPES (demo2:train -> demo2:dev)."""
+    for world in ("demo", "demo2"):
+        if data_spec.startswith(f"{world}:"):
+            _split, _, types = data_spec[len(world) + 1:].partition(":")
+            return f"{world}:dev:{types}" if types else f"{world}:dev"
     return "demo:dev"
 
 

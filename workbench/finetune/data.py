@@ -132,13 +132,16 @@ def _trajectory(rec: Any, where: str) -> Trajectory:
 
 
 def load_trajectories(spec: str | Path, limit: int = 0, store: Any = None) -> list[Trajectory]:
-    """Trajectories from ``demo:train`` / ``demo:dev`` / ``demo:test[:type]``, a JSONL file or ``store:RUN,RUN``."""
-    text = str(spec).strip()
-    if text.startswith("demo:"):
-        from ..world.generate import load_tasks
+    """Trajectories from ``demo:train`` / ``demo2:train`` / ``demo:test[:type]``, a JSONL file or ``store:RUN,RUN``."""
+    from ..world.registry import parse_world_spec
 
-        split, _, types = text[5:].partition(":")
-        tasks = load_tasks(split or "train", types=types.split(",") if types else None)
+    text = str(spec).strip()
+    world = parse_world_spec(text)
+    if world is not None:
+        from ..world.registry import world_tasks
+
+        name, split, types = world
+        tasks = world_tasks(name, split or "train", types=types)
         recs = [Trajectory(question=t.question, steps=list(t.trajectory), answer=t.answer, id=t.id, type=t.type)
                 for t in tasks if t.trajectory]
     elif text.startswith("store:"):
@@ -150,8 +153,8 @@ def load_trajectories(spec: str | Path, limit: int = 0, store: Any = None) -> li
     else:
         path = Path(text).expanduser()
         if not path.is_file():
-            raise DatasetError(f"No training data at {path}. Pass demo:train, a JSONL file of trajectories, "
-                               "or store:RUN_ID[,RUN_ID...].")
+            raise DatasetError(f"No training data at {path}. Pass demo:train, demo2:train, a JSONL file "
+                               "of trajectories, or store:RUN_ID[,RUN_ID...].")
         if path.stat().st_size > MAX_JSONL_BYTES:
             raise DatasetError(f"{path} is over {MAX_JSONL_BYTES // 2**20} MB; split it or pass fewer trajectories.")
         text = read_text(path, error=DatasetError, allow_empty=True)  # empty: parse_trajectories says what it needs

@@ -103,13 +103,13 @@ def build_pairs(tasks: Sequence[Any], seed: int = 0, limit: int = 0) -> list[Pai
 
 def load_pairs(spec: str, seed: int = 0, limit: int = 0) -> list[Pair]:
     """Pairs from ``demo:SPLIT[:type,type]`` (the demo world) or a .jsonl file of {observation, answer, label}."""
-    spec = spec.strip()
-    if spec.startswith("demo:"):
-        from ..world.generate import load_tasks
+    from ..world.registry import parse_world_spec, world_tasks
 
-        split, _, types = spec.removeprefix("demo:").partition(":")
-        tasks = load_tasks(split or "train", types=types.split(",") if types else None)
-        return build_pairs(tasks, seed=seed, limit=limit)
+    spec = spec.strip()
+    world = parse_world_spec(spec)
+    if world is not None:  # demo:SPLIT[:types] or demo2:...
+        name, split, types = world
+        return build_pairs(world_tasks(name, split or "train", types=types), seed=seed, limit=limit)
     path = Path(spec).expanduser()
     if spec.endswith(".jsonl") and path.is_file():
         pairs = []

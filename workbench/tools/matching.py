@@ -4,13 +4,15 @@
     ('publish', 'publish', 'city', 'found')
     >>> sentences_with("Founding", ["It was founded in 1312.", "Its mayor is Ana Lirn."])
     ['It was founded in 1312.']
+    >>> keywords_for(["Marl is a city.", "It was founded in 1204.", "The city has a cathedral."], 2)[:2]
+    ['cathedral', 'city']
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["stem", "sentences_with"]
+__all__ = ["stem", "sentences_with", "keywords_for"]
 
 _WORD = re.compile(r"[^\W_]+")
 # Longest first; a suffix is removed only when at least three letters stay.
@@ -50,3 +52,21 @@ def sentences_with(keyword: str, sentences: list[str]) -> list[str]:
     if not wanted:
         return []
     return [s for s in sentences if all(w in set(_stems(s)) for w in wanted)]
+
+
+_COMMON = frozenset("the and was were has have had with from that this which their there also into over about after "
+                    "before than them they its his her she he it is are been being for not but".split())
+
+
+def keywords_for(sentences: list[str], index: int, prefer: tuple[str, ...] = ()) -> list[str]:
+    """Words of ``sentences[index]`` whose lookup reaches it, best first: those whose first result it is, then
+    words in ``prefer`` (say, the question's), fewer results, longer words. Numbers and common words are left out."""
+    target = sentences[index]
+    words = dict.fromkeys(w.lower() for w in _WORD.findall(target)
+                          if len(w) >= 4 and not w.isdigit() and w.lower() not in _COMMON)
+    scored = []
+    for word in words:
+        found = sentences_with(word, sentences)
+        if target in found:
+            scored.append((found.index(target), word not in prefer, len(found), -len(word), word))
+    return [w for *_, w in sorted(scored)]

@@ -9,7 +9,8 @@ a train trajectory. Every gold step is run through ``default_tools()`` and check
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 from ..corpus import Corpus
 from ..errors import WorldError
@@ -31,7 +32,7 @@ from .text import (
     ref,
 )
 
-__all__ = ["build_suites", "HELD_OUT", "TRAIN_MAX"]
+__all__ = ["build_suites", "SuiteKit", "HELD_OUT", "TRAIN_MAX"]
 
 HELD_OUT = {"test": 20, "dev": 20}  # tasks per type in each held-out split
 TRAIN_MAX = 400  # train tasks per type, at most
@@ -266,17 +267,28 @@ def _arithmetic(n: int, rng: random.Random, used: set[str], corpus: Corpus) -> l
     return tasks
 
 
-def build_suites(seed: int, corpus: Corpus, entities: dict[str, Entity], where: Where,
-            home: dict[str, str]) -> tuple[dict[str, list[Task]], dict[str, Any]]:
+@dataclass(frozen=True)
+class SuiteKit:
+    """How one version of the world makes its tasks; build_suites deals them into splits the same way for all."""
+
+    specs: Callable[[dict[str, Entity], Any], dict[str, list[tuple]]]  # every task the world allows, by type
+    build: Callable[[tuple, Corpus, dict[str, Entity], Any, int], Task]  # a spec -> a Task with its gold trajectory
+    mentions: Callable[[dict[str, Entity]], Callable[[Task], list[str]]]  # -> the titles a task touches
+    arithmetic: Callable[[int, random.Random, set[str], Corpus], list[Task]]  # n arithmetic tasks
+
+
+def build_suites(seed: int, corpus: Corpus, entities: dict[str, Entity], where: Any,
+                 home: dict[str, str], kit: SuiteKit | None = None) -> tuple[dict[str, list[Task]], dict[str, Any]]:
     """Fill test, then dev, then train, so that no held-out entity ever appears in a train trajectory.
 
     Test and dev draw on the entities of a few held-out countries (the world is clustered by
     country, so their tasks stay inside them); train takes every task that touches none of the
-    entities test or dev touched.
+    entities test or dev touched. ``kit``: how the tasks are made (the demo world's, version 1, when None).
     """
+    kit = kit or _KIT
     rng = random.Random(f"{seed}:splits")
-    specs = {t: _interleave(s, rng) for t, s in _specs(entities, where).items()}
-    titles = [(t, t.lower()) for t in entities]
+    specs = {t: _interleave(s, rng) for t, s in kit.specs(entities, where).items()}
+    mentions = kit.mentions(entities)
     built: dict[str, Task] = {}
 
     def fill(specs: list[tuple], want: int, allowed: set[str] | None, blocked: set[str], used: set[str]) -> list[Task]:
@@ -289,8 +301,8 @@ def build_suites(seed: int, corpus: Corpus, entities: dict[str, Entity], where: 
                 continue
             key = _spec_key(spec)
             if key not in built:
-                built[key] = _build(spec, corpus, entities, where, seed)
-                built[key].entities = _mentions(built[key], titles)
+                built[key] = kit.build(spec, corpus, entities, where, seed)
+                built[key].entities = mentions(built[key])
             task = built[key]
             touched = set(task.entities)
             if task.question in used or (allowed is not None and not touched <= allowed) or touched & blocked:
@@ -322,7 +334,7 @@ def build_suites(seed: int, corpus: Corpus, entities: dict[str, Entity], where: 
     arithmetic_rng = random.Random(f"{seed}:arithmetic")
     for split in ("test", "dev", "train"):
         want = HELD_OUT.get(split, TRAIN_MAX)
-        suites[split] += _arithmetic(want, arithmetic_rng, used, corpus)
+        suites[split] += kit.arithmetic(want, arithmetic_rng, used, corpus)
     for split, tasks in suites.items():
         tasks.sort(key=lambda t: TASK_TYPES.index(t.type))  # stable: keeps the dealt order within a type
         numbers: dict[str, int] = {}
@@ -330,3 +342,11 @@ def build_suites(seed: int, corpus: Corpus, entities: dict[str, Entity], where: 
             numbers[task.type] = numbers.get(task.type, 0) + 1
             task.split, task.id = split, f"{split}-{task.type}-{numbers[task.type]:04d}"
     return suites, {"held_out_countries": held}
+
+
+def _title_mentions(entities: dict[str, Entity]) -> Callable[[Task], list[str]]:
+    titles = [(t, t.lower()) for t in entities]
+    return lambda task: _mentions(task, titles)
+
+
+_KIT = SuiteKit(specs=_specs, build=_build, mentions=_title_mentions, arithmetic=_arithmetic)
