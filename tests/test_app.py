@@ -1,6 +1,8 @@
 """The Gradio app, driven through gradio_client against a real server on 127.0.0.1."""
 
+import json
 import urllib.error
+from pathlib import Path
 import urllib.request
 
 import pytest
@@ -138,19 +140,38 @@ def test_attribution_tab_attributes_a_step_and_caches_it(served, client):
     run_id = client.predict("When was Varnholt founded?", "react", "tiny", 2, 0.0, api_name="/run")[5]
     steps, summary = client.predict(run_id, api_name="/attribution_steps")
     assert run_id in summary
-    first = client.predict(run_id, "2", "action", "feature_ablation", "segment", [], 8, 16, api_name="/attribute")
+    first = client.predict(run_id, "2", "action", "feature_ablation", "segment", [], 8, 32, 32, 16,
+                           api_name="/attribute")
     assert "Step 2 · action · feature_ablation" in first[0] and "forward" in first[0]
     assert first[3].endswith(".html")
-    again = client.predict(run_id, "2", "action", "feature_ablation", "segment", [], 8, 16, api_name="/attribute")
+    again = client.predict(run_id, "2", "action", "feature_ablation", "segment", [], 8, 32, 32, 16,
+                           api_name="/attribute")
     assert "from the cache" in again[0]
     assert len(store.list_attributions(run_id)) == 1
+
+
+def test_attribution_tab_sentence_surrogate_two_levels_text_map_and_dependency_map(served, client):
+    run_id = client.predict("When was Varnholt founded?", "react", "tiny", 2, 0.0, api_name="/run")[5]
+    out = client.predict(run_id, "2", "action", "surrogate", "sentence", [], 8, 8, 8, 4, api_name="/attribute")
+    summary, _heat, bars, html_file, text_map = out[:5]
+    assert "surrogate** · sentence features" in summary and "tokens recomputed" in summary
+    bar = json.loads(bars["plot"])["data"][0]
+    assert "task" in bar["x"] and not any("· s" in x for x in bar["x"])  # the first level: segment totals
+    assert text_map.count('class="wb-map-f"') > len(bar["x"])  # the second level: each sentence shaded
+    assert "observation 1" in text_map and Path(html_file).read_text(encoding="utf-8").count("wb-map-f") > 0
+    plot, table = client.predict(run_id, "feature_ablation", api_name="/attribution_map")
+    heat = json.loads(plot["plot"])["data"][0]
+    assert heat["y"] == ["step 1", "step 2"] and "task" in heat["x"]
+    assert [row[0] for row in table["data"]] == ["step 1", "step 2"]
+    # this client's session ran attributions: Stop sets its event (a later one gets a fresh event)
+    assert client.predict(api_name="/attribution_stop").startswith("Stopping")
 
 
 def test_attribution_errors_are_shown_not_raised(served, client):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="Enter a run id"):
-        client.predict("", "1", "action", "feature_ablation", "segment", [], 8, 16, api_name="/attribute")
+        client.predict("", "1", "action", "feature_ablation", "segment", [], 8, 32, 32, 16, api_name="/attribute")
     with pytest.raises(AppError, match="No run with id"):
         client.predict("nope", api_name="/attribution_steps")
 

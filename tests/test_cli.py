@@ -74,6 +74,16 @@ def test_attribute_command_prints_scores_and_writes_html(tmp_path, capsys):
     assert (tmp_path / "a.html").read_text().startswith("<!doctype html>")
     assert main(["--store", store, "attribute", run_id, "--method", "ig"]) == 2
     assert "Did you mean 'layer_integrated_gradients'" in capsys.readouterr().err
+    assert main(["--store", store, "attribute", run_id, "--method", "surrogate", "--granularity", "sentence",
+                 "--set", "n_ablations=6", "--check-masks", "4"]) == 0
+    out = capsys.readouterr()
+    assert "surrogate · sentence features" in out.out and "by segment: instruction" in out.out
+    assert "tokens recomputed" in out.out and "LDS" in out.out and "method" in out.err  # the progress bar
+    assert main(["--store", store, "attribute", run_id, "--set", "n_ablation=6"]) == 2
+    assert "--set takes NAME=VALUE with NAME one of" in capsys.readouterr().err
+    assert main(["--store", store, "attribute", run_id, "--map"]) == 0
+    out = capsys.readouterr().out
+    assert "dependency map (feature_ablation" in out and "strongest (not its own thought): step 1:" in out
 
 
 def test_run_with_dynamic_few_shot_records_the_examples_it_used(tmp_path):

@@ -249,14 +249,16 @@ def test_run_tab_runs_an_example_question_and_history_lists_it(newcomer, client,
 
 
 @newcomer_mark
-@pytest.mark.parametrize("method", ["feature_ablation", "layer_integrated_gradients"])
+@pytest.mark.parametrize("method", ["feature_ablation", "layer_integrated_gradients", "surrogate"])
 def test_attribution_tab_scores_a_step_of_the_run(client, first_run, method):
     run_id = first_run[1][5]
     steps, summary = call(client, "/attribution_steps", run_id)
     step = steps["value"]
     assert step and run_id in summary
-    # run id, step, target, method, granularity, segments, Shapley permutations, IG steps
-    result, _heatmap, bars, html_file = call(client, "/attribute", run_id, step, "action", method, "segment", [], 4, 4)
+    # run id, step, target, method, granularity, segments, Shapley permutations, surrogate ablations,
+    # KernelShap / Lime samples, IG steps (the surrogate's LASSO is scikit-learn: installed by the serve command)
+    result, _heatmap, bars, html_file = call(client, "/attribute", run_id, step, "action", method, "segment", [],
+                                             4, 8, 8, 4)[:4]
     assert f"· {method}**" in result
     bar = json.loads(bars["plot"])["data"][0]
     features, scores = _plot_values(bar["x"]), _plot_values(bar["y"])

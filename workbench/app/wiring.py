@@ -74,15 +74,22 @@ def refresh_models(ctx: AppContext, *dropdowns: Any) -> None:
     refresh_choices(ctx.models.choices, *dropdowns)
 
 
-def api_params(*names: str) -> Callable[[F], F]:
+def api_params(*names: str, request: bool = False, progress: bool = False) -> Callable[[F], F]:
     """Name the parameters of a ``*args`` handler, so gradio_client shows and accepts them by keyword
     (gradio reads the signature; without names it says param_0, param_1, ...). Gradio still passes them in order.
+    ``request`` / ``progress``: gradio also passes the session's ``gr.Request`` and a ``gr.Progress``
+    after the inputs (in that order), as it does for a handler that declares them.
 
     >>> @api_params("prompt", "name", "mode")       # doctest: +SKIP
     ... def handler(*values): ...
     """
     def named(fn: F) -> F:
-        fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+        params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+        if request:
+            params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                            annotation=gr.Request))
+        if progress:
+            params.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
+        fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         return fn
     return named

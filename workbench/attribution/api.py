@@ -165,11 +165,12 @@ def attribute_cached(store: Any, trace: Trace, step: int, target: str = "step", 
     """
     lm = _model_for(trace, model)
     checks = {"check_masks": kwargs.pop("check_masks", 16), "check_seed": kwargs.pop("check_seed", 0)}
+    watch = {"progress": kwargs.pop("progress", None), "cancel": kwargs.pop("cancel", None)}  # not part of the key
     key = cache_key(trace, int(step), target, method, granularity, lm.name, **kwargs, **checks)
     cached = store.get_attribution(key)
     if cached is not None:
         return AttributionResult.from_dict(cached), True
-    result = attribute_step(trace, step, target, method, granularity, lm, **kwargs, **checks)
+    result = attribute_step(trace, step, target, method, granularity, lm, **kwargs, **checks, **watch)
     store.save_attribution(key, result)
     return result, False
 

@@ -4,7 +4,7 @@
     workbench run "When was Varnholt founded?" [--mode react|cot|act|direct] [--model SPEC] [--json]
     workbench eval --suite demo:test --modes react,cot,act,direct [--model SPEC] [--limit N]
     workbench evals
-    workbench attribute RUN_ID [--step N] [--target action] [--method feature_ablation] [--html out.html]
+    workbench attribute RUN_ID [--step N] [--target action] [--method surrogate] [--granularity sentence] [--map]
     workbench fork RUN_ID --step N [--thought|--action|--observation|--task TEXT | --token POS:TOKEN]
     workbench prompt list|show|diff|export|import|validate
     workbench world [--seed 0] [--out demo_data]
@@ -19,6 +19,7 @@ import sys
 from typing import Any, Sequence
 
 from ..errors import WorkbenchError
+from .attribute import add_attribute_parser, cmd_attribute
 from .finetune import add_finetune_parser, cmd_finetune
 from .fork import add_fork_parser, cmd_fork
 from .lab import add_lab_parser, cmd_lab
@@ -94,21 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("evals", help="list evaluation runs, newest first")
 
-    at = sub.add_parser("attribute", help="which parts of the prompt drove a step of a stored run")
-    at.add_argument("run_id")
-    at.add_argument("--step", type=int, default=None, help="step number (default: the last step)")
-    at.add_argument("--target", default="step", help="thought, action, answer or step")
-    from ..attribution.methods import METHODS  # the one table of methods (light: no torch, no captum)
-
-    # Not argparse choices: an unknown name reaches the API, whose error lists the table's names and
-    # suggests one ("ig" -> layer_integrated_gradients), with exit status 2 like every other error.
-    at.add_argument("--method", default="feature_ablation", metavar="METHOD",
-                    help="; ".join(f"{name}: {entry.help}" for name, entry in METHODS.items()))
-    at.add_argument("--granularity", default="segment", help="segment or token")
-    at.add_argument("--segments", default=None, help="comma-separated segment labels to restrict the features to")
-    at.add_argument("--model", default=None, help="score with this model instead of the run's own")
-    at.add_argument("--html", default=None, help="write a standalone HTML page here")
-    at.add_argument("--csv", default=None, help="write the tidy table here")
+    add_attribute_parser(sub)
 
     add_prompt_parser(sub)
     add_fork_parser(sub)
@@ -233,34 +220,7 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_attribute(args) -> int:
-    from ..attribution.api import attribute_cached
-    from ..models import load_model
-    from ..store.runs import Store
-
-    store = Store(args.store)
-    trace = store.get_trace(args.run_id)
-    steps = [s.index for s in trace.steps if s.kind != "halt" and s.generation.token_ids]
-    step = args.step if args.step is not None else (steps[-1] if steps else 1)
-    model = load_model(args.model) if args.model else None
-    segments = [x.strip() for x in args.segments.split(",")] if args.segments else None
-    result, cached = attribute_cached(store, trace, step, args.target, args.method, args.granularity, model,
-                                      segments=segments)
-    how = "cached" if cached else f"{result.forward_passes} forward / {result.backward_passes} backward passes, " \
-                                  f"{result.seconds:.1f} s"
-    print(f"run {trace.id} step {step} · target {args.target} · {args.method} ({how})")
-    df = result.to_dataframe()[["label", "kind", "score"]].sort_values("score", ascending=False)
-    print(df.to_string(index=False))
-    print("grounding: " + " · ".join(f"{g} {v:.0%}" for g, v in result.grounding().items()))
-    print("faithfulness: " + (result.faithfulness.summary() if result.faithfulness else "not measured"))
-    if args.html:
-        from pathlib import Path
-
-        Path(args.html).write_text(result.to_html(), encoding="utf-8")
-        print(f"wrote {args.html}")
-    if args.csv:
-        result.to_dataframe().to_csv(args.csv, index=False)
-        print(f"wrote {args.csv}")
-    return 0
+    return cmd_attribute(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
