@@ -14,7 +14,7 @@ __all__ = ["build_history_tab", "history_table", "open_run"]
 
 
 def history_table(ctx: AppContext, search: str = "") -> Any:
-    return ctx.store.runs_dataframe(limit=200, search=search or "")
+    return ctx.store.runs_tree_dataframe(limit=200, search=search or "")  # each fork right under its parent
 
 
 @guard

@@ -15,7 +15,7 @@ from ..types import Step, Trace
 from ..viz import KIND_COLORS
 
 __all__ = ["step_html", "timeline_html", "prompt_html", "status_markdown", "tokens_html", "word_diff_html",
-           "step_diff_html", "outcomes_markdown", "CSS"]
+           "step_diff_html", "outcomes_markdown", "fork_html", "pause_markdown", "CSS"]
 
 CSS = """
 .wb-timeline { display: flex; flex-direction: column; gap: 8px; }
@@ -182,3 +182,24 @@ def outcomes_markdown(outcomes: dict[str, Any], labels: tuple[str, str], run_ids
                  + (f"The actions first diverge at **step {where}**." if where is not None
                     else "The actions never diverge."))
     return "\n".join(lines)
+
+
+def fork_html(comparison: Any, fork_step: int) -> str:
+    """A run and its fork side by side, aligned at the fork point: the steps from the fork on, with word diffs
+    of thoughts and actions (steps before it are the original's, replayed, and are not repeated)."""
+    rows = [d.row() for d in comparison.steps if d.index >= fork_step]
+    head = (f'<div class="wb-fork-head" style="margin:4px 0;"><i>Steps 1–{fork_step - 1} are the original\'s, '
+            "replayed (not generated again).</i></div>") if fork_step > 1 else ""
+    return head + step_diff_html(rows, *comparison.labels)
+
+
+def pause_markdown(paused: str, step: Step | None, done: bool = False) -> str:
+    """What a step-by-step run waits for, in one line."""
+    if done or step is None:
+        return "The run has ended." if done else ""
+    if paused == "action":
+        return (f"⏸ **Step {step.index}**: the model wrote its action `{_md(step.action)}`; the tool has not run. "
+                "Edit the action if you like, then press **Step**.")
+    return (f"⏸ **Step {step.index}**: the tool answered; the model has not read it yet. Edit the observation "
+            "if you like, then press **Step**.")
+

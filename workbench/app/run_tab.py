@@ -13,6 +13,8 @@ from ..types import Trace
 from ..viz import step_timeline, token_confidence
 from .context import AppContext, describe_error, free_device_memory
 from .corpus_panel import build_corpus_panel, question_samples
+from .fork_panel import build_fork_panel
+from .step_panel import build_step_panel
 from .render import prompt_html, status_markdown, timeline_html, tokens_html
 from .wiring import guard, refresh_models
 
@@ -104,6 +106,7 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
     with gr.Row():
         run_btn = gr.Button("Run", variant="primary", elem_id="wb-run")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="wb-stop")
+    step_area = gr.Column()  # the step-by-step controls, built below once the outputs exist
     status = gr.Markdown(elem_id="wb-status")
     with gr.Row():
         with gr.Column(scale=3):
@@ -120,10 +123,16 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
         raw = gr.Textbox(label="Raw output", lines=4, interactive=False)
         tokens_view = gr.HTML()
         confidence = gr.Plot(label="Token probabilities")
+        fork_area = gr.Column()  # token alternatives and "Fork from here", built below
     run_id = gr.Textbox(label="Run id", interactive=False, elem_id="wb-run-id")
     trace_state = gr.State(None)
 
     outputs = [timeline, status, table, plot, step_pick, run_id, trace_state]
+    inputs = [instruction, mode, model, max_steps, temperature, retrieval, dynamic_k, knowledge]
+    with step_area:
+        build_step_panel(ctx, inputs, outputs, stop_btn, _session, trace_outputs)
+    with fork_area:
+        build_fork_panel(ctx, trace_state, step_pick, model, _session)
 
     def _run(instruction, mode, model, max_steps, temperature, retrieval, dynamic_k, knowledge, request: gr.Request):
         yield from run_task(ctx, instruction, mode, model, max_steps, temperature, session=_session(request),
@@ -132,7 +141,6 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
     def _stop(request: gr.Request):
         ctx.cancel(_session(request))
 
-    inputs = [instruction, mode, model, max_steps, temperature, retrieval, dynamic_k, knowledge]
     examples.click(lambda sample: sample[0] if sample else "", examples, instruction, api_name=False)
     run_btn.click(_run, inputs, outputs, api_name="run",
                           concurrency_limit=4)

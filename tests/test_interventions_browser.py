@@ -1,0 +1,67 @@
+"""A real browser (Debian's chromium, driven by Playwright) steps through a run by hand and forks a step."""
+
+import shutil
+
+import pytest
+
+from workbench.app import build_app
+from workbench.app.render import CSS
+from workbench.store import Store
+from workbench.testing import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
+]
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("browser-steps") / "runs.db")
+    demo = build_app(model="tiny", store=store)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
+    yield f"http://127.0.0.1:{port}/", store
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(app):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app[0], wait_until="domcontentloaded")
+        page.locator("#wb-instruction textarea").wait_for(timeout=60_000)
+        yield page
+        browser.close()
+
+
+def _pause_says(page, text: str) -> None:
+    page.wait_for_function(f"document.querySelector('#wb-pause') && "
+                           f"document.querySelector('#wb-pause').innerText.includes({text!r})", timeout=120_000)
+
+
+def test_stepping_through_a_run_by_hand_with_an_edited_action(page, app, tmp_path):
+    page.locator("#wb-instruction textarea").fill("When was Varnholt founded?")
+    page.locator("#wb-step-start").click()
+    _pause_says(page, "the tool has not run")
+    assert page.locator("#wb-timeline .wb-step").count() == 1  # the paused step is shown, its tool not yet run
+    box = page.locator("#wb-pause-action textarea")
+    box.fill("search[Varnholt]")
+    page.locator("#wb-step-next").click()
+    _pause_says(page, "the tool answered")
+    assert page.locator("#wb-pause-observation textarea").input_value()
+    page.locator("#wb-step-next").click()
+    _pause_says(page, "Step 2")
+    page.screenshot(path=str(tmp_path / "paused.png"), full_page=True)
+    page.locator("#wb-stop").click()  # Stop works while the run waits for the person
+    _pause_says(page, "The run has ended.")
+    run_id = page.locator("#wb-run-id textarea, #wb-run-id input").first.input_value()
+    trace = app[1].get_trace(run_id)
+    assert trace.stop_reason == "cancelled" and str(trace.steps[0].action) == "search[Varnholt]"
