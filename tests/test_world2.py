@@ -152,7 +152,6 @@ def test_demo2_resolves_wherever_demo_does(world):
 
 def test_saved_demo2_world_loads_back(world, tmp_path):
     from workbench.world import load_world
-
     from workbench.world.world2 import write_world2
 
     write_world2(0, tmp_path)

@@ -26,7 +26,8 @@ __all__ = ["build_finetune_tab", "launch_job", "poll_job", "jobs_table", "previe
 FORM_FIELDS = [
     ("task", "What to train", "choice", ["agent", "verifier"]),
     ("base_model", "Base model (embedded, tiny, a folder or a Hugging Face id)", "text", None),
-    ("data", "Training trajectories (demo:train[:types], a .jsonl path or store:RUN,RUN)", "text", None),
+    ("data", "Training trajectories (demo:train[:types], demo2:train, hotpotqa:PATH, a .jsonl path or store:RUN,RUN)",
+     "text", None),
     ("eval_data", "Evaluation-loss trajectories", "text", None),
     ("method", "Method", "choice", ["lora", "full"]),
     ("steps", "Steps", "int", None),

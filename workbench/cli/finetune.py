@@ -2,6 +2,7 @@
 
     workbench finetune --config run.toml                 train here, progress bar, metrics to the store
     workbench finetune --config run.toml --set steps=50  override settings
+    workbench finetune --data hotpotqa:train.json        train on gold trajectories built from a HotpotQA-format file
     workbench finetune --config run.toml --background    start a worker process and return its job id
     workbench finetune --config run.toml --processes 2   accelerate launch with 2 processes
     workbench finetune --list | --status JOB | --cancel JOB | --write-config run.toml | --export-runs out.jsonl
@@ -23,6 +24,8 @@ def add_finetune_parser(sub: Any) -> None:
                         formatter_class=argparse.RawDescriptionHelpFormatter, description=__doc__)
     ft.add_argument("--config", help="a TOML file of FineTuneConfig settings")
     ft.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable)")
+    ft.add_argument("--data", metavar="SPEC", help="training trajectories: demo:train, demo2:train, hotpotqa:PATH, "
+                    "a .jsonl file or store:RUN,RUN (the same as --set data=SPEC)")
     ft.add_argument("--background", action="store_true", help="start a worker process and return at once")
     ft.add_argument("--processes", type=int, default=1, help="processes under accelerate launch (DDP)")
     ft.add_argument("--list", action="store_true", help="list jobs, newest first")
@@ -48,6 +51,8 @@ def _config(args: Any):
             data[key.strip()] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             data[key.strip()] = value  # a bare string
+    if getattr(args, "data", None):
+        data["data"] = args.data
     return FineTuneConfig.from_dict(data)
 
 

@@ -29,7 +29,7 @@ class FineTuneConfig:
 
     task: str = "agent"  # agent: a causal LM on ReAct trajectories | verifier: the MiniLM answer checker
     base_model: str = "embedded"  # a load_model spec: embedded, a Hugging Face id or folder, tiny[:seed]
-    data: str = "demo:train"  # trajectories: demo:train (the demo world's train split), a .jsonl path, or store:RUN,RUN
+    data: str = "demo:train"  # trajectories: demo:train / demo2:train, hotpotqa:PATH, a .jsonl path, or store:RUN,RUN
     eval_data: str = "demo:dev"  # held-out trajectories for the evaluation loss ("" = none)
     probe: str = "demo:dev"  # tasks the agent runs every probe_interval steps ("" = none)
     probe_size: int = 10  # how many probe tasks (spread over task types)

@@ -132,7 +132,8 @@ def _trajectory(rec: Any, where: str) -> Trajectory:
 
 
 def load_trajectories(spec: str | Path, limit: int = 0, store: Any = None) -> list[Trajectory]:
-    """Trajectories from ``demo:train`` / ``demo2:train`` / ``demo:test[:type]``, a JSONL file or ``store:RUN,RUN``."""
+    """Trajectories from ``demo:train`` / ``demo2:train`` / ``demo:test[:type]``, ``hotpotqa:PATH`` (gold
+    trajectories built from a HotpotQA-format file's supporting facts), a JSONL file or ``store:RUN,RUN``."""
     from ..world.registry import parse_world_spec
 
     text = str(spec).strip()
@@ -144,6 +145,11 @@ def load_trajectories(spec: str | Path, limit: int = 0, store: Any = None) -> li
         tasks = world_tasks(name, split or "train", types=types)
         recs = [Trajectory(question=t.question, steps=list(t.trajectory), answer=t.answer, id=t.id, type=t.type)
                 for t in tasks if t.trajectory]
+    elif text.startswith("hotpotqa:"):
+        from ..hotpot_gold import hotpot_trajectories
+
+        recs = [Trajectory(question=t.question, steps=list(t.trajectory), answer=t.answer, id=t.id, type=t.type)
+                for t in hotpot_trajectories(text.removeprefix("hotpotqa:").strip(), limit=limit)]
     elif text.startswith("store:"):
         from ..store.runs import Store
 
@@ -153,7 +159,7 @@ def load_trajectories(spec: str | Path, limit: int = 0, store: Any = None) -> li
     else:
         path = Path(text).expanduser()
         if not path.is_file():
-            raise DatasetError(f"No training data at {path}. Pass demo:train, demo2:train, a JSONL file "
+            raise DatasetError(f"No training data at {path}. Pass demo:train, demo2:train, hotpotqa:PATH, a JSONL file "
                                "of trajectories, or store:RUN_ID[,RUN_ID...].")
         if path.stat().st_size > MAX_JSONL_BYTES:
             raise DatasetError(f"{path} is over {MAX_JSONL_BYTES // 2**20} MB; split it or pass fewer trajectories.")

@@ -23,7 +23,16 @@ from .phrasing import BOTH_QUESTIONS, BRIDGE_QUESTIONS, MORE_QUESTIONS, QUESTION
 from .prose import number_forms
 from .records import Entity
 from .tasks import SuiteKit, build_suites
-from .text import ARITHMETIC, BRIDGES, COMPARISONS, FACTS, KINDS, NOUNS, NUMERIC, OPERATIONS
+from .text import (
+    ARITHMETIC,
+    BRIDGES,
+    COMPARISONS,
+    FACTS,
+    KINDS,
+    NOUNS,
+    NUMERIC,
+    OPERATIONS,
+)
 
 __all__ = ["build_suites2", "KIT2", "called"]
 
@@ -57,6 +66,7 @@ class _Gold2:
         self.entities, self.where, self.rng = entities, where, rng
         self.steps: list[GoldStep] = []
         self.namesakes = 0  # searches that opened a namesake, so the qualified title was searched next
+        self.facts: list[list[Any]] = []  # [title, sentence index] of each fact read, as HotpotQA's supporting facts
 
     def act(self, thought: str, action: str, argument: str) -> str:
         observation = self.tools.run(action, argument, self.context)
@@ -92,6 +102,8 @@ class _Gold2:
         seen = observation
         for a in attrs:
             index, keyword, shown = self.where[title][a]
+            if [title, index] not in self.facts:
+                self.facts.append([title, index])
             sentence = document.sentences[index]
             if index < _OPENING or sentence in seen:
                 if shown.lower() not in seen.lower():
@@ -200,7 +212,7 @@ def _build(spec: tuple, corpus: Corpus, entities: dict[str, Entity], where: dict
     lookups = sum(s.action == "lookup" for s in g.steps)
     searches = sum(s.action == "search" for s in g.steps)
     meta.update(hops=searches - g.namesakes, lookups=lookups, needs_lookup=lookups > 0, searches=searches,
-                namesakes=g.namesakes)
+                namesakes=g.namesakes, supporting_facts=g.facts)
     return Task("", question[0].upper() + question[1:], answer, kind, aliases=aliases, trajectory=g.steps, meta=meta)
 
 
