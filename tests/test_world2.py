@@ -45,6 +45,11 @@ def test_it_leaves_the_first_demo_world_as_it_was(world):
     old = world_by_name("demo")
     assert old.corpus.fingerprint != world.corpus.fingerprint
     assert not {d.title for d in old.corpus} & {d.title for d in world.corpus}  # other entities altogether
+    asked = [{t.question for s in ("train", "dev", "test") for t in w.tasks[s] if t.type != "arithmetic"}
+             for w in (old, world)]
+    assert not asked[0] & asked[1]
+    held = [{t.question for s in ("dev", "test") for t in w.tasks[s]} for w in (old, world)]
+    assert not held[0] & held[1]  # arithmetic too: other numbers than world 1's held-out tasks
     assert world.meta["world"] == "demo2" and world.meta["generator_version"] == "2"
 
 

@@ -212,7 +212,8 @@ def _build(spec: tuple, corpus: Corpus, entities: dict[str, Entity], where: dict
     lookups = sum(s.action == "lookup" for s in g.steps)
     searches = sum(s.action == "search" for s in g.steps)
     meta.update(hops=searches - g.namesakes, lookups=lookups, needs_lookup=lookups > 0, searches=searches,
-                namesakes=g.namesakes, supporting_facts=g.facts)
+                namesakes=g.namesakes, supporting_facts=g.facts,
+                supporting_titles=sorted({t for t, _ in g.facts}))  # evaluation reports their recall
     return Task("", question[0].upper() + question[1:], answer, kind, aliases=aliases, trajectory=g.steps, meta=meta)
 
 
@@ -326,6 +327,7 @@ def _numeric(g: _Gold2, e: list[Entity], d: tuple, meta: dict) -> tuple[str, str
 
 
 def _arithmetic(n: int, rng: random.Random, used: set[str], corpus: Corpus) -> list[Task]:
+    rng = random.Random(f"demo2:arithmetic:{rng.getrandbits(64)}")  # other numbers than world 1's, same seed
     tasks: list[Task] = []
     while len(tasks) < n:
         name, question_t, expression_t = ARITHMETIC[rng.randrange(len(ARITHMETIC))]
