@@ -76,3 +76,17 @@ def test_stop_ends_a_paused_step_by_step_run(client, served):
     run, pause, _, _ = _pause(client.predict("", "", api_name="/step_next"))
     assert pause == "The run has ended."
     assert served.store.get_trace(run[5]).stop_reason == "cancelled"
+
+
+def test_the_counterfactual_panel_runs_a_suite_and_one_stored_run(client):
+    status, shares, _chart, rows = client.predict("demo:test", ["react", "cot"], "tiny", None, 1,
+                                                  api_name="/counterfactual")
+    assert status.startswith("Done: 2 checks") and [r[0] for r in shares["data"]] == ["react", "cot"]
+    assert len(rows["data"]) == 2  # the tiny model's runs have no answer to swap: each row says why it was skipped
+    run_id = client.predict(QUESTION, "react", "tiny", 2, 0.0, api_name="/run")[5]
+    one = client.predict(run_id, "", "tiny", api_name="/counterfactual_run")
+    assert one["data"][0][9]  # skipped, with the reason
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="No run with id"):
+        client.predict("nope", "", "tiny", api_name="/counterfactual_run")

@@ -23,6 +23,7 @@ from ..knowledge import DEMO_KEY
 from ..viz import compare_evals, mode_bars
 from .context import MAX_UPLOAD_MB, AppContext, check_upload
 from .corpus_panel import source_examples
+from .counterfactual_panel import build_counterfactual_panel
 from .history_tab import open_run
 from .wiring import guard, pick_row, refresh_models, shown_errors
 
@@ -138,6 +139,7 @@ def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any, run: dict
                                  interactive=False)
         cmp_chart = gr.Plot()
 
+    build_counterfactual_panel(ctx, suite, model, limit)  # swap the observed fact: does the answer follow?
     with gr.Accordion("Run one task live in the Run tab, on its own paragraphs", open=False):
         with gr.Row():
             task_pick = gr.Dropdown([], label="Task", scale=3, elem_id="wb-eval-task", allow_custom_value=True)

@@ -1,4 +1,5 @@
-"""`workbench fork`: fork a stored run at a step with one thing changed, and show what changed.
+"""`workbench fork`: fork a stored run at a step with one thing changed, and show what changed;
+`workbench counterfactual`: swap the fact each answer of a suite came from and see whether it follows.
 
     workbench fork RUN_ID --step 2 --observation "Varnholt was founded in 1523."
     workbench fork RUN_ID --step 1 --thought "I should search for the river first."
@@ -17,7 +18,7 @@ import argparse
 import sys
 from typing import Any
 
-__all__ = ["add_fork_parser", "cmd_fork"]
+__all__ = ["add_fork_parser", "cmd_fork", "add_counterfactual_parser", "cmd_counterfactual"]
 
 
 def add_fork_parser(sub: Any) -> None:
@@ -86,4 +87,52 @@ def cmd_fork(args: Any, print_step: Any) -> int:
         print(f"saved as run {child.id} (a fork of {parent.id})", file=sys.stderr)
     if args.json:
         print(child.to_json(indent=1))
+    return 0
+
+
+def add_counterfactual_parser(sub: Any) -> None:
+    """Add ``counterfactual`` (what if the observation had said otherwise?) to ``sub``."""
+    cf = sub.add_parser("counterfactual", help="swap the fact each answer came from and see whether it follows",
+                        description="For each task: run it, find the observation its answer came from, swap that "
+                                    "fact for another value of the same attribute (the demo world's), fork the run "
+                                    "there and see whether the answer follows. cot runs get the fact (then the swap) "
+                                    "in the question's context. Prints the share that follows, per mode and model.")
+    cf.add_argument("--suite", default="demo:test", help="a suite spec, as for `workbench eval`")
+    cf.add_argument("--modes", default="react,cot", help="comma-separated: react, cot")
+    cf.add_argument("--model", action="append", default=None, metavar="SPEC",
+                    help="a model (repeatable: compare them); default: the shipped adapter, else the embedded model")
+    cf.add_argument("--limit", type=int, default=None, help="at most this many tasks, spread over task types")
+    cf.add_argument("--max-steps", type=int, default=8)
+    cf.add_argument("--json", default=None, help="write the rows and the shares to this JSON file")
+    cf.add_argument("--no-save", action="store_true", help="do not save the runs and forks in the store")
+
+
+def cmd_counterfactual(args: Any) -> int:
+    import json
+    from pathlib import Path
+
+    from ..counterfactual import counterfactual_suite, follow_table
+    from ..models import load_model, shipped_adapter
+    from ..store.runs import Store
+
+    specs = args.model or [str(shipped_adapter()) if shipped_adapter() else None]
+    models = {}
+    for spec in specs:
+        lm = load_model(spec)
+        models[lm.name] = lm
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    store = None if args.no_save else Store(args.store)
+    rows = []
+    for row in counterfactual_suite(args.suite, models, modes=modes, limit=args.limit, max_steps=args.max_steps,
+                                    store=store):
+        rows.append(row)
+        what = row.get("outcome") or f"skipped ({row.get('skipped')})"
+        print(f"{row['task_id']} {row.get('mode')} · {row['label']}: {row.get('answer')!r} -> "
+              f"{row.get('fork_answer')!r} with {row.get('replacement')!r}: {what}", file=sys.stderr, flush=True)
+    shares = follow_table(rows)
+    print(shares.to_string(index=False))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"suite": args.suite, "rows": rows,
+                                               "shares": shares.to_dict("records")}, indent=1, default=str))
+        print(f"wrote {args.json}")
     return 0

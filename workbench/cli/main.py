@@ -6,6 +6,7 @@
     workbench evals
     workbench attribute RUN_ID [--step N] [--target action] [--method surrogate] [--granularity sentence] [--map]
     workbench fork RUN_ID --step N [--thought|--action|--observation|--task TEXT | --token POS:TOKEN]
+    workbench counterfactual --suite demo:test [--modes react,cot] [--model SPEC ...] [--limit N]
     workbench prompt list|show|diff|export|import|validate
     workbench world [--seed 0] [--out demo_data]
     workbench runs [--limit 20] [--search TEXT]
@@ -21,7 +22,7 @@ from typing import Any, Sequence
 from ..errors import WorkbenchError
 from .attribute import add_attribute_parser, cmd_attribute
 from .finetune import add_finetune_parser, cmd_finetune
-from .fork import add_fork_parser, cmd_fork
+from .fork import add_counterfactual_parser, add_fork_parser, cmd_counterfactual, cmd_fork
 from .lab import add_lab_parser, cmd_lab
 from .prompt import add_prompt_parser, cmd_prompt
 
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prompt_parser(sub)
     add_fork_parser(sub)
+    add_counterfactual_parser(sub)
 
     world = sub.add_parser("world", help="generate the demo world (encyclopedia and task suites)")
     world.add_argument("--seed", type=int, default=0)
@@ -245,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_attribute(args)
         if args.command == "fork":
             return cmd_fork(args, _print_step)
+        if args.command == "counterfactual":
+            return cmd_counterfactual(args)
         if args.command == "world":
             from ..world.generate import write_world
 
