@@ -31,8 +31,8 @@ def package_scores(lm, seq, features, *, n_ablations: int = 32, keep_prob: float
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         import context_cite.utils as cc_utils  # prints nltk's failed download of punkt_tab (no internet)
         from context_cite import ContextCiter
-        from context_cite.solver import LassoRegression
         from context_cite.context_partitioner import BaseContextPartitioner
+        from context_cite.solver import LassoRegression
     logging.getLogger("ContextCite").setLevel(logging.WARNING)
     targets = seq.targets
     if targets != list(range(targets[0], targets[0] + len(targets))):

@@ -10,7 +10,7 @@ Captum's own LLMAttribution(FeatureAblation) called with its defaults, in one pr
 - the time per step of token-level layer integrated gradients;
 - inseq's integrated gradients on the same step, when inseq installs and runs here.
 
-    python bench/attribution.py [--task test-single_hop-0002] [--step 2] [--target action]
+    python bench/attribution_captum.py [--task test-single_hop-0002] [--step 2] [--target action]
 """
 
 from __future__ import annotations

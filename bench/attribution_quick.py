@@ -1,4 +1,4 @@
-"""Time only this project's segment feature ablation on the step bench/attribution.py uses (no Captum).
+"""Time only this project's segment feature ablation on the step bench/attribution_captum.py uses (no Captum).
 
 For checking the under-10-seconds target on a quiet machine: one warm-up, then three timed runs.
 

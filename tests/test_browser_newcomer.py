@@ -81,8 +81,25 @@ def test_the_newcomers_first_hour_in_a_browser(app_url, tmp_path):
         page.locator("#wb-attribute-step").click()
         page.locator("#wb-attr-go").click()
         page.locator("#wb-attr-heat .js-plotly-plot").first.wait_for(timeout=300_000)
-        assert "forward /" in page.locator("#wb-attr-result").inner_text()
+        assert "forward passes" in page.locator("#wb-attr-result").inner_text()
+        assert "explains" in page.locator("#wb-attr-result").inner_text()  # the map's faithfulness, in words
         page.screenshot(path=str(shots / "04-attribution.png"), full_page=True)
+
+        # The surrogate at sentence level: segment totals, the map over the prompt's text, the dependency map.
+        page.locator("#wb-attr-method label", has_text="surrogate").click()
+        page.locator("#wb-attr-granularity label", has_text="sentence").click()
+        page.locator("#wb-attr-go").click()
+        page.wait_for_function("document.querySelector('#wb-attr-result').innerText.includes('surrogate')",
+                               timeout=600_000)
+        assert page.locator("#wb-attr-text .wb-map-f").count() > 10  # every sentence of the prompt, shaded
+        assert "tokens recomputed" in page.locator("#wb-attr-result").inner_text()
+        page.locator("#wb-attr-leave-own input").check()
+        page.locator("#wb-attr-text").get_by_text("left out of the shading").wait_for(timeout=30_000)
+        page.screenshot(path=str(shots / "04b-attribution-sentences.png"), full_page=True)
+        page.get_by_text("Dependency map: which earlier step drove each step").click()
+        page.locator("#wb-attr-map-go").click()
+        page.locator("#wb-attr-map .js-plotly-plot").first.wait_for(timeout=600_000)
+        page.screenshot(path=str(shots / "04c-dependency-map.png"), full_page=True)
 
         # Upload a Markdown corpus, ask about it, and see the observation quote it.
         page.get_by_role("tab", name="Run").click()

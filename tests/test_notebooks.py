@@ -62,7 +62,9 @@ def test_attribution_notebook_runs_on_the_tiny_model(tmp_path):
     nb = execute("03_attribution.ipynb", "tiny", tmp_path, WORKBENCH_ATTR_TASKS="1")
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) >= 4
+    assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) >= 6  # + two levels, dependency map
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "wb-map-f" in html and "surrogate" in html and "tokens recomputed" in html  # text map, methods table
     assert (tmp_path / "attribution_example.html").is_file()
 
 

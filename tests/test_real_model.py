@@ -47,3 +47,22 @@ def test_greedy_runs_are_deterministic_and_match_the_naive_loop(lm):
     a = Agent(lm, max_steps=2).run(question)
     b = Agent(lm, max_steps=2, reuse_cache=False).run(question)
     assert [s.generation.token_ids for s in a.steps] == [s.generation.token_ids for s in b.steps]
+
+
+def test_a_trained_models_map_loses_its_faithfulness_on_a_randomised_model(lm):
+    """The model-randomisation check (Adebayo et al., 2018) measured by LDS: the map of the trained
+    model predicts its own held-out ablations, and predicts those of a copy with random weights far worse."""
+    from workbench.attribution import attribute_step, randomized_copy
+    from workbench.attribution.engine import PrefixScorer, build_sequence
+    from workbench.attribution.faithfulness import measure
+
+    task = load_tasks("test", types=["single_hop"])[0]
+    trace = Agent(lm, max_steps=2, n_examples=1).run(task.question)
+    step = trace.steps[-1].index
+    result = attribute_step(trace, step, target="step", model=lm, check_masks=32, check_seed=5)
+    assert result.faithfulness.lds is not None and result.faithfulness.lds > 0.5
+    seq = build_sequence(trace, step, lm.tokenizer, "step")
+    features = seq.features("segment", None, lm.tokenizer)
+    random_model = randomized_copy(lm, seed=3)
+    on_random = measure(PrefixScorer(random_model, seq, features), result.scores, n_masks=32, seed=5)
+    assert (on_random.lds or 0.0) < result.faithfulness.lds - 0.3

@@ -227,7 +227,7 @@ def build_attribution_tab(ctx: AppContext) -> dict[str, Any]:
         step = gr.Dropdown(choices=[], label="Step", elem_id="wb-attr-step", allow_custom_value=True)
         target = gr.Radio(list(TARGETS), value="action", label="Target", elem_id="wb-attr-target")
         method = gr.Radio(list(ATTRIBUTION_METHODS), value="feature_ablation", label="Method", elem_id="wb-attr-method")
-        granularity = gr.Radio(list(GRANULARITIES), value="segment", label="Features")
+        granularity = gr.Radio(list(GRANULARITIES), value="segment", label="Features", elem_id="wb-attr-granularity")
     with gr.Accordion("Settings", open=False):
         segments = gr.Dropdown([], multiselect=True, allow_custom_value=True, label="Only these segments (labels)",
                                info="token features: narrow to a few segments, e.g. task, observation 2")

@@ -28,8 +28,19 @@ from ..types import Trace
 from .counting import PassCounter
 from .engine import TARGETS, Feature, PrefixScorer, build_sequence, segment_input
 from .faithfulness import measure, spearman
-from .methods import ATTRIBUTION_METHODS, GRANULARITIES, METHODS, _row_labels, resolve_method
-from .results import GROUNDING_GROUPS, AttributionResult, attribution_diff, grounding_timeline
+from .methods import (
+    ATTRIBUTION_METHODS,
+    GRANULARITIES,
+    METHODS,
+    _row_labels,
+    resolve_method,
+)
+from .results import (
+    GROUNDING_GROUPS,
+    AttributionResult,
+    attribution_diff,
+    grounding_timeline,
+)
 
 __all__ = ["AttributionResult", "attribute_step", "attribute_cached", "cache_key", "captum_reference", "grounding_timeline", "attribution_diff",
            "randomized_copy", "rank_correlation", "ATTRIBUTION_METHODS", "GRANULARITIES", "TARGETS", "GROUNDING_GROUPS", "Feature"]

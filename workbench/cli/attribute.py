@@ -11,7 +11,10 @@ __all__ = ["add_attribute_parser", "cmd_attribute"]
 
 
 def add_attribute_parser(sub: Any) -> None:
-    from ..attribution.methods import GRANULARITIES, METHODS  # the one table of methods (light: no torch, no captum)
+    from ..attribution.methods import (  # the one table of methods (light: no torch, no captum)
+        GRANULARITIES,
+        METHODS,
+    )
 
     at = sub.add_parser("attribute", help="which parts of the prompt drove a step of a stored run")
     at.add_argument("run_id")
