@@ -26,7 +26,7 @@ from .eval_modes import normalize_answer
 from .interventions import fork
 from .types import Task, Trace
 
-__all__ = ["Swap", "counterfactual", "counterfactual_suite", "follow_table", "answer_forms", "find_source",
+__all__ = ["Swap", "counterfactual", "counterfactual_suite", "follow_table", "answer_forms", "find_source", "world_facts",
            "swap_value", "swap_text", "OUTCOMES"]
 
 OUTCOMES = ("follows", "kept", "other")  # the fork's answer: the swapped fact, the original answer, anything else
@@ -66,7 +66,7 @@ def find_source(trace: Trace) -> int | None:
     return None
 
 
-def _world_values() -> dict[str, list[Any]]:
+def world_facts() -> dict[str, list[Any]]:
     """Attribute name -> every value the demo world's entities have for it (numbers and titles)."""
     from .world.generate import load_world
 
@@ -139,7 +139,7 @@ def counterfactual(trace: Trace, model: Any, *, corpus: Any = None, replacement:
         if not new:
             raise InputError("The replacement is empty; type the value the observation should say instead.")
     else:
-        found = swap_value(trace.answer, facts if facts is not None else _world_values())
+        found = swap_value(trace.answer, facts if facts is not None else world_facts())
         if found is None:
             return {**row, "step": at, "skipped": f"no other value known for {trace.answer!r}; give a replacement"}
         new, source = found
@@ -190,7 +190,7 @@ def counterfactual_suite(suite: Any, models: dict[str, Any], modes: Iterable[str
     unknown = [m for m in modes if m not in ("react", "cot")]
     if unknown:
         raise InputError(f"The counterfactual check runs react and cot; got {', '.join(unknown)}.")
-    facts = _world_values() if str(suite.name).startswith("demo") else {}
+    facts = world_facts() if str(suite.name).startswith("demo") else {}
     config = {"max_steps": max_steps, "max_new_tokens": max_new_tokens}
     for task in suite.tasks:
         corpus = suite.corpus_for(task)
