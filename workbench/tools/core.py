@@ -252,7 +252,13 @@ def _need_corpus(context: ToolContext) -> Corpus:
 
 @tool(name="search")
 def _search(entity: str, context: ToolContext) -> str:
-    """Search the knowledge base for an entity and return the opening sentences of its article."""
+    """Search the knowledge base for an entity and return the opening sentences of its article.
+
+    The exact title first (case, quotes and brackets aside); then the title in another case or punctuation,
+    without its qualifier ("Marl" for "Marl (river)") or an alias (``Corpus.matches``), listing the other
+    articles that bear the name as "Similar: ..."; then a near spelling or the retrieval method's best match.
+    (Only the first paragraph of this docstring is the tool's description in the prompt.)
+    """
     corpus = _need_corpus(context)
     query = entity.strip()
     if not query:
@@ -289,7 +295,11 @@ def _open(context: ToolContext, doc: Document) -> str:
 
 @tool(name="lookup")
 def _lookup(keyword: str, context: ToolContext) -> str:
-    """Return the next sentence containing the keyword in the article of the last search."""
+    """Return the next sentence containing the keyword in the article of the last search.
+
+    The keyword as written, in any case; if no sentence has it, every word of it by stem ("founding" finds
+    "founded"). The observation counts the results and says how many the same lookup still has.
+    """
     if context.document is None:
         raise ToolError("No article is open: search for an entity first, then lookup a keyword in it.")
     key = keyword.strip().lower()
