@@ -151,6 +151,9 @@ def test_demo2_resolves_wherever_demo_does(world):
     assert sources.get("demo2") is world.corpus and "demo2" in [k for _, k in sources.choices()]
     assert sources.questions("demo2") and sources.get("demo").name == "demo-world-0"
     assert parse_world_spec("demo2:test") == ("demo2", "test", None)
+    fever = load_suite("demo2-fever:test")
+    assert fever.kind == "fever" and len(fever) == 60 and fever.corpus is world.corpus
+    assert not any("(" in t.question for t in fever.tasks)  # namesakes are named as prose names them
     with pytest.raises(Exception, match="Unknown split 'tset'. Available: train, dev, test"):
         world_tasks("demo2", "tset")
 

@@ -11,7 +11,8 @@ Specs understood by :func:`load_suite`:
 
 - ``demo:SPLIT`` or ``demo:SPLIT:TYPE[,TYPE]`` — the demo world's train / dev / test tasks;
 - ``demo2:SPLIT[:TYPE,TYPE]`` — the same of the richer demo world (version 2: prose, namesakes, aliases);
-- ``demo-fever:SPLIT`` — FEVER-style claims about the demo world, generated from its facts;
+- ``demo-fever:SPLIT`` — FEVER-style claims about the demo world, generated from its facts (``demo2-fever:SPLIT``:
+  about demo2);
 - ``hotpotqa:PATH`` — HotpotQA, official distractor layout (JSON list) or Hugging Face layout
   (JSON list or JSONL, ``context`` as ``{title: [...], sentences: [[...]]}``);
 - ``fever:PATH`` — FEVER-style claims (JSONL: claim, label, optional evidence documents);
@@ -37,14 +38,14 @@ from .corpus import Corpus, Document, normalize_title
 from .errors import DatasetError, InputError
 from .types import FEVER_LABELS, TASK_TYPES, Task, Trace
 from .world.fever import fever_claims
-from .world.generate import SPLITS, load_world
+from .world.generate import SPLITS
 from .world.registry import parse_world_spec, world_by_name, world_tasks
 
 __all__ = ["Suite", "FEVER_LABELS", "SPEC_FORMS", "FEVER_PER_LABEL", "load_suite", "list_builtin_suites",
            "supporting_recall", "normalize_fever_label"]
 
-SPEC_FORMS = ("demo:SPLIT", "demo:SPLIT:TYPE[,TYPE]", "demo2:SPLIT[:TYPE,TYPE]", "demo-fever:SPLIT", "hotpotqa:PATH", "fever:PATH",
-              "jsonl:PATH", "PATH (format detected)")
+SPEC_FORMS = ("demo:SPLIT", "demo:SPLIT:TYPE[,TYPE]", "demo2:SPLIT[:TYPE,TYPE]", "demo-fever:SPLIT", "demo2-fever:SPLIT",
+              "hotpotqa:PATH", "fever:PATH", "jsonl:PATH", "PATH (format detected)")
 FEVER_PER_LABEL = 20  # demo-fever claims per label and split
 _S, _R, _N = FEVER_LABELS
 
@@ -104,8 +105,8 @@ def load_suite(spec: str | Path, limit: int | None = None) -> Suite:
         raise InputError(f"The suite spec is empty. Valid forms: {', '.join(SPEC_FORMS)}.")
     if prefix in ("demo", "demo2"):
         suite = _demo(text)
-    elif prefix == "demo-fever":
-        suite = _demo_fever_suite(rest, text)
+    elif prefix in ("demo-fever", "demo2-fever"):
+        suite = _demo_fever_suite(rest, text, prefix.removesuffix("-fever"))
     elif prefix in _FORMATS:
         if not rest.strip():
             raise InputError(f"{prefix}: needs the path of a file, e.g. {prefix}:data/dev.json.")
@@ -122,7 +123,7 @@ def list_builtin_suites() -> list[str]:
     held = [s for s in SPLITS if s != "train"]
     return ([f"demo:{s}" for s in held] + [f"demo:{s}:{t}" for s in held for t in TASK_TYPES]
             + [f"demo-fever:{s}" for s in held] + [f"demo2:{s}" for s in held]
-            + [f"demo2:{s}:{t}" for s in held for t in TASK_TYPES])
+            + [f"demo2:{s}:{t}" for s in held for t in TASK_TYPES] + [f"demo2-fever:{s}" for s in held])
 
 
 def _demo(spec: str) -> Suite:
@@ -396,11 +397,11 @@ def normalize_fever_label(text: str) -> str | None:
     return (_S if supports else _R) if supports != refutes else None
 
 
-def _demo_fever_suite(rest: str, spec: str) -> Suite:
+def _demo_fever_suite(rest: str, spec: str, name: str = "demo") -> Suite:
     split = rest.strip()
     if split not in SPLITS:
         raise InputError(f"Unknown split {split!r} in {spec!r}. Available: {', '.join(SPLITS)}.")
-    world = load_world()
+    world = world_by_name(name)
     tasks = fever_claims(world, split, FEVER_PER_LABEL)
     labels = {label: sum(t.answer == label for t in tasks) for label in FEVER_LABELS}
     return Suite(spec, tasks, corpus=world.corpus, kind="fever", meta={"split": split, "labels": labels})

@@ -13,6 +13,7 @@ import random
 import re
 from typing import Any
 
+from ..corpus import base_title
 from ..errors import WorldError
 from ..tools.core import Toolbox, ToolContext, default_tools
 from ..types import FEVER_LABELS, GoldStep, Task
@@ -49,8 +50,17 @@ _ABSENT = (
 )
 
 
+def _name(entity: Any) -> str:
+    """How a claim names the entity: "the Drume"; a qualified title (demo2) as "the river Marl"."""
+    base = base_title(entity.title)
+    if base == entity.title:
+        return ref(entity.title, entity.kind)
+    qualifier = entity.title[len(base):].strip(" ()")
+    return f"the city of {base}" if qualifier == "city" else f"the {qualifier} {base}"
+
+
 def _value_text(value: Any) -> str:
-    return fmt_number(value) if isinstance(value, int) else str(value)
+    return fmt_number(value) if isinstance(value, int) else base_title(str(value))  # "Marl (city)" -> "Marl"
 
 
 def _mentions(text: str, value: str) -> bool:
@@ -108,7 +118,7 @@ class _FeverMaker:
         return out
 
     def _says(self, entity: Entity, attr: str, value: Any) -> str:
-        name = ref(entity.title, entity.kind)
+        name = _name(entity)
         text = FACTS[entity.kind, attr].says.format(e=name, E=name[0].upper() + name[1:], v=_value_text(value))
         return fix_articles(text) + "."
 
@@ -163,7 +173,7 @@ class _FeverMaker:
     def _absent(self, entity: Entity, spec: tuple) -> Task | None:
         """A NOT ENOUGH INFO claim: a fact of a type no article of the world states."""
         _, keyword, topic, template, numbers = spec
-        name = ref(entity.title, entity.kind)
+        name = _name(entity)
         claim = template.format(e=name, E=name[0].upper() + name[1:], n=self.rng.randint(*numbers) if numbers else 0)
         ctx, steps = ToolContext(corpus=self.corpus), []
         _act(self.tools, ctx, steps, f"I need to search {entity.title} and find anything about {topic}.", "search",

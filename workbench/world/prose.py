@@ -139,7 +139,8 @@ SENTENCES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
     ),
 }
 # Sentences that state no fact; some share a word with a fact sentence, so a lookup may meet them first. Each
-# names its article's entity, so that two articles never show the same sentence (a lookup in each would repeat).
+# names its article's entity, so that two articles never show the same sentence (a lookup in each would repeat),
+# and none states what demo-fever's NOT ENOUGH INFO claims need unstated (navigable, translated, film, exports).
 FILLERS = {
     "country": ("{name} is divided into provinces.", "The economy of {name} rests on farming, trade and crafts.",
                 "The population of {name} is concentrated in the river valleys.",
@@ -147,17 +148,17 @@ FILLERS = {
     "city": ("The old town of {name} is known for its covered markets.", "{name} has a university and a cathedral.",
              "The economy of {name} rests on trade and crafts.", "Many residents of {name} work in the nearby villages.",
              "A stone bridge links the two halves of {name}."),
-    "river": ("The {name} is navigable in its lower course.", "The valley of the {name} is known for orchards.",
+    "river": ("Boats use the lower course of the {name}.", "The valley of the {name} is known for orchards.",
               "Several dams regulate the flow of water in the {name}.",
               "Floods of the {name} were common before the embankments were built."),
     "mountain": ("{name} is popular with hikers.", "The slopes of {name} are covered with pine forests.",
                  "A hut below the summit of {name} is open in summer.", "The range {name} belongs to is young."),
     "person": ("{surname} is remembered as a careful worker.", "The letters of {surname} were published after {p} death.",
                "{surname} travelled widely in {p} youth.", "Critics have praised the work of {surname}."),
-    "book": ("{name} was well received by critics.", "{name} has been translated into several languages.",
-             "A film version of {name} was planned but never made.",
+    "book": ("{name} was well received by critics.", "{name} is still read in schools.",
+             "A stage version of {name} was planned but never made.",
              "{name} follows a family over three generations."),
-    "company": ("{name} is privately held.", "{name} exports most of its products.",
+    "company": ("{name} is privately held.", "{name} sells most of its products abroad.",
                 "The family of the founder of {name} still owns a large share.", "{name} grew quickly after the war."),
 }
 
