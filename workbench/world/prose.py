@@ -101,7 +101,7 @@ SENTENCES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
         (("climbed",), ("{S} was first climbed in {climbed}.|climbed",
                         "The first ascent of the summit was made in {climbed}.|ascent",
                         "Climbers first reached its summit in {climbed}.|summit")),
-        (("rivers",), ("{S} is the source of {rivers}.|source", "{rivers} rise on its slopes.|slopes")),
+        (("rivers",), ("{S} is the source of {rivers}.|source", "{P} slopes give rise to {rivers}.|slopes")),
     ),
     "person": (
         (("birth_year", "birthplace"), ("{S} was born on {born_date} in {birthplace}.|born",
