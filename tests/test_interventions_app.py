@@ -31,6 +31,8 @@ def test_fork_from_here_in_the_run_tab_shows_the_fork_beside_the_original_and_hi
     ids = [row[0] for row in history["data"]]
     assert ids.index(fork_id) == ids.index(run_id) + 1
     assert history["data"][ids.index(fork_id)][1].startswith("↳ step 2: observation")
+    diff = client.predict("tiny", api_name="/fork_attribution")  # step 3: the first step after the fork
+    assert "diff" in diff["headers"] and "observation 2" in [row[0] for row in diff["data"]]
 
 
 def test_token_alternatives_and_errors_of_a_fork_request(client):

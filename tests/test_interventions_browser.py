@@ -65,3 +65,27 @@ def test_stepping_through_a_run_by_hand_with_an_edited_action(page, app, tmp_pat
     run_id = page.locator("#wb-run-id textarea, #wb-run-id input").first.input_value()
     trace = app[1].get_trace(run_id)
     assert trace.stop_reason == "cancelled" and str(trace.steps[0].action) == "search[Varnholt]"
+
+
+def test_fork_from_here_and_a_click_on_a_token_alternative(page, app):
+    page.goto(app[0], wait_until="domcontentloaded")  # a fresh session: nothing left of the stepped run
+    page.locator("#wb-instruction textarea").fill("When was Varnholt founded?")
+    page.locator("#wb-run").click()
+    page.wait_for_function("document.querySelector('#wb-status').innerText.includes('ended:')", timeout=120_000)
+    run_id = page.locator("#wb-run-id textarea, #wb-run-id input").first.input_value()
+    page.get_by_text("Inspect a step: its exact prompt and raw output").click()
+    page.locator("#wb-fork-text textarea").wait_for(timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('#wb-alternatives [role=gridcell]').length > 0", timeout=60_000)
+    page.locator("#wb-fork-part").get_by_text("observation", exact=True).click()
+    page.locator("#wb-fork-text textarea").fill("Varnholt was founded in 1523.")
+    page.locator("#wb-fork").click()
+    page.wait_for_function("document.querySelector('#wb-fork-view') && "
+                           "document.querySelector('#wb-fork-view').innerText.includes('1523')", timeout=120_000)
+    first = page.locator("#wb-fork-id textarea, #wb-fork-id input").first.input_value()
+    assert [f["run_id"] for f in app[1].forks_of(run_id)] == [first]
+    # A click on an alternative (column "alt 2" of the first token) forks the run at that token.
+    page.locator("#wb-alternatives [role=gridcell]").nth(5).click()  # row 0, column 5
+    page.wait_for_function(f"(() => {{ const e = document.querySelector('#wb-fork-id textarea, #wb-fork-id input');"
+                           f" return e && e.value && e.value !== {first!r}; }})()", timeout=120_000)
+    forks = app[1].forks_of(run_id)
+    assert len(forks) == 2 and forks[1]["edit"]["part"] == "token" and forks[1]["edit"]["position"] == 0
