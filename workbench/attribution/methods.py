@@ -164,11 +164,18 @@ def run_lime(lm: Any, seq: StepSequence, features: list[Feature], counter: PassC
 
 def run_surrogate(lm: Any, seq: StepSequence, features: list[Feature], counter: PassCounter, *, n_ablations: int,
                   keep_prob: float, lasso_alpha: float, output: str, mask_seed: int) -> MethodRun:
-    """ContextCite's surrogate (see :mod:`.surrogate`): random ablations, one pass each, a LASSO fit."""
-    from .surrogate import run_surrogate as run
+    """ContextCite's surrogate (see :mod:`.surrogate`): random keep-masks, one teacher-forced pass each
+    (ordered for prefix reuse), a LASSO fit. The scores are the fitted weights: how much keeping each
+    feature adds to the target's total log-probability (``output='log_prob'``); the matrix holds one
+    fit per target token. Notes record the masks' seed, the fit's R² on its own masks and the intercept."""
+    from .surrogate import surrogate_fit
 
-    return run(lm, seq, features, counter, n_ablations=n_ablations, mask_seed=mask_seed, keep_prob=keep_prob,
-               lasso_alpha=lasso_alpha, output=output)
+    scorer = PrefixScorer(lm, seq, features, counter)
+    fit = surrogate_fit(scorer, n_ablations=n_ablations, mask_seed=mask_seed, keep_prob=keep_prob,
+                        lasso_alpha=lasso_alpha, output=output)
+    notes = {"intercept": fit["bias"], "fit_r2": fit["r2"], "mask_seed": mask_seed}
+    return MethodRun([float(w) for w in fit["weights"]], fit["token_weights"].tolist(), _row_labels(lm, seq),
+                     float(scorer.baseline.sum()), notes=notes)
 
 
 def run_layer_integrated_gradients(lm: Any, seq: StepSequence, features: list[Feature], counter: PassCounter, *,

@@ -9,7 +9,7 @@ This module does the same with this project's scorer: the masks are drawn exactl
 ``context-cite`` package draws them (``numpy.random.RandomState(seed + i)``, keep probability
 ``keep_prob``), so both can be run on the same masks; the fit is the package's (scikit-learn's
 ``Lasso`` behind a ``StandardScaler``, the weights rescaled back); and the masks are scored in the
-order that shares the most cached prefix (:meth:`PrefixScorer.score_many`), so each pass
+order that shares the most cached prefix (``PrefixScorer.score_many``), so each pass
 recomputes only from where it parts from the one before.
 
     >>> masks = draw_masks(4, n_masks=3, keep_prob=0.5, seed=0)
@@ -22,10 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..deps import require
-from .counting import PassCounter
-from .engine import Feature, PrefixScorer, StepSequence
 
-__all__ = ["draw_masks", "aggregate", "fit_lasso", "surrogate_fit", "run_surrogate", "OUTPUTS"]
+__all__ = ["draw_masks", "aggregate", "fit_lasso", "surrogate_fit", "OUTPUTS"]
 
 OUTPUTS = ("log_prob", "logit_prob")
 
@@ -107,22 +105,3 @@ def surrogate_fit(scorer: Any, *, n_ablations: int, mask_seed: int, keep_prob: f
     r2 = 1 - float(((y - predicted) ** 2).sum()) / ss if ss > 0 else None
     return {"weights": weights, "token_weights": np.atleast_2d(token_weights).reshape(per_token.shape[1], k),
             "bias": float(bias), "r2": r2, "masks": masks, "outputs": y}
-
-
-def run_surrogate(lm: Any, seq: StepSequence, features: list[Feature], counter: PassCounter, *, n_ablations: int,
-                  mask_seed: int, keep_prob: float, lasso_alpha: float, output: str):
-    """Random keep-masks, one teacher-forced pass each (ordered for prefix reuse), a LASSO fit.
-
-    The scores are the fitted weights: how much keeping each feature adds to the target's total
-    log-probability (``output='log_prob'``) in the surrogate; the matrix holds one fit per target
-    token. Notes record the masks' seed, the fit's R² on its own masks and the intercept.
-    """
-    from .methods import MethodRun, _row_labels
-
-    scorer = PrefixScorer(lm, seq, features, counter)
-    fit = surrogate_fit(scorer, n_ablations=n_ablations, mask_seed=mask_seed, keep_prob=keep_prob,
-                        lasso_alpha=lasso_alpha, output=output)
-    full = float(scorer.baseline.sum())
-    notes = {"intercept": fit["bias"], "fit_r2": fit["r2"], "mask_seed": mask_seed}
-    return MethodRun([float(w) for w in fit["weights"]], fit["token_weights"].tolist(), _row_labels(lm, seq), full,
-                     notes=notes)
