@@ -121,8 +121,8 @@ def stream_fork(trace: Trace, step: int, model: Any, *, corpus: Corpus | None = 
         meta["fork"]["prompt"] = agent.prompt.name
     if not same_model:
         meta["fork"]["model"] = name
-    if edit.part == "token" and not hasattr(agent._new_session(), "force"):
-        raise InputError("Forking at a token needs a model with a tokenizer (load_model(...)); this one has none.")
+    if edit.part == "token" and not getattr(agent._new_session(), "reuse_cache", False):
+        raise InputError("Forking at a token needs a model with a tokenizer (load_model(...)) and reuse_cache=True.")
     task = edit.text if edit.part == "task" else trace.task
     replay = None if rerun else Replay(trace, step, edit)
     if edit.part == "token" and trace.mode not in ("react", "act"):
