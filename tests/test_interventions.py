@@ -132,6 +132,10 @@ def test_bad_fork_requests_say_what_to_fix(tiny, mini, parent):
         fork(parent, 9, tiny, corpus=mini)
     with pytest.raises(InputError, match="empty"):
         fork(parent, 1, tiny, corpus=mini, observation="   ")
+    with pytest.raises(InputError, match="instruction is empty"):
+        fork(parent, 1, tiny, corpus=mini, task=" \n ")
+    two_lines = fork(parent, 1, tiny, corpus=mini, task="When was Drume founded?\nContext: it was in 1200.")
+    assert two_lines.task == "When was Drume founded?\nContext: it was in 1200."  # a task keeps its lines
     finished = Agent(ScriptedModel([" done.\nAction: finish[1312]"]), corpus=mini).run(QUESTION)
     with pytest.raises(InputError, match="no observation"):
         fork(finished, 1, ScriptedModel([]), corpus=mini, observation="x")

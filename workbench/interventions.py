@@ -23,7 +23,7 @@ import threading
 from dataclasses import fields
 from typing import Any, Iterator
 
-from .agent import Agent, AgentConfig
+from .agent import Agent, AgentConfig, validate_task
 from .corpus import Corpus
 from .errors import InputError, PromptError
 from .prompt_experiments import Comparison, diff_traces
@@ -61,6 +61,8 @@ def make_edit(trace: Trace, step: int, *, thought: str | None = None, action: st
                          "Change its action instead (action=...).")
     if part == "token":
         return _token_edit(target, *value)  # type: ignore[misc]
+    if part == "task":
+        return Edit("task", validate_task(value))
     return Edit(part, value)  # type: ignore[arg-type]
 
 

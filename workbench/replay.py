@@ -63,7 +63,7 @@ class Edit:
     def __post_init__(self) -> None:
         if self.part not in EDIT_PARTS:
             raise InputError(f"Unknown edit {self.part!r}. Available: {', '.join(EDIT_PARTS)}.")
-        if self.part in ("thought", "action", "observation", "task"):
+        if self.part in ("thought", "action", "observation"):  # a task keeps its lines (agent.validate_task)
             self.text = one_line(self.text, self.part)
 
     def describe(self) -> dict[str, Any]:
