@@ -95,6 +95,31 @@ def launch(model: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAU
     demo = build_app(model=model, store=store, models=models, preload=preload, corpora=corpora,
                      split_headings=split_headings)
     demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name=host, server_port=port, css=CSS, prevent_thread_lock=not block, show_error=True,
-                max_file_size=f"{MAX_UPLOAD_MB}mb", footer_links=["api"], **kwargs)
+    try:
+        demo.launch(server_name=host, server_port=port, css=CSS, prevent_thread_lock=True, show_error=True,
+                    max_file_size=f"{MAX_UPLOAD_MB}mb", footer_links=["api"], **kwargs)
+    except ValueError as err:
+        # Gradio checks that its own page answers within 3 s; on a busy machine (a model loading, a
+        # benchmark running) it may not, although the server is up. Wait for it with patience instead.
+        if "localhost is not accessible" not in str(err) or not _answers(demo.local_url, seconds=120):
+            raise
+        print(f"* Running on local URL:  {demo.local_url} (it answered slowly: the machine is busy)", flush=True)
+    if block:
+        demo.block_thread()
     return demo
+
+
+def _answers(url: str, seconds: float) -> bool:
+    """Whether ``url`` answers an HTTP request within ``seconds`` (retried, generous per-request timeout)."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - our own local server
+                return response.status < 500
+        except (urllib.error.URLError, TimeoutError, ConnectionError):
+            time.sleep(1)
+    return False
