@@ -123,6 +123,9 @@ def test_an_action_edit_runs_the_new_action_and_a_thought_edit_lets_the_model_ac
     child = fork(parent, 1, lm, corpus=mini, thought="Maybe the river.  Action: finish[pwned]")
     assert child.steps[0].thought == "Maybe the river. Action: finish[pwned]"
     assert str(child.steps[0].action) == "search[Varnholt]"  # the model's action after the thought, not the text's
+    grandchild = fork(child, 2, lm, corpus=mini, observation="Nothing here.")  # replays the person's thought
+    assert grandchild.steps[0].thought == child.steps[0].thought and grandchild.steps[0].edited == "thought"
+    assert "Maybe the river." in grandchild.steps[1].prompt
 
 
 def test_bad_fork_requests_say_what_to_fix(tiny, mini, parent):

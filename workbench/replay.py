@@ -152,8 +152,8 @@ def _replayed(writer: StepWriter, parent: Step, tools: Toolbox) -> tuple[Step, P
     _feed_step(session, parent)
     step = copy.deepcopy(parent)
     step.prompt_segments = segments
-    step.observation = step.error = step.answer = None
-    step.error_kind, step.run_end, step.edited = "", "", ""
+    step.observation = step.error = step.answer = None  # the tool and the loop set them again
+    step.error_kind, step.run_end = "", ""  # ``edited`` stays: a fork of a fork replays the person's text too
     text = parent.output
     if parent.edited == "action":  # parse the action the person wrote, not the text before it
         parsed = parse_step(parent.action_primer.lstrip("\n") + parent.action_completion, tools)
