@@ -293,6 +293,7 @@ def test_the_counterfactual_swaps_the_observed_fact_and_the_answer_follows():
         "It covers 300,100 square km (300100)."
     assert swap_value("1950", {"died": [1950, 1793, 12]}) == ("1793", "world")  # a year stays a year
     assert swap_value("74", {}) == ("84", "nearby") and swap_value("Brark", {}) is None
+    assert swap_value("Brark", {"title of a city": ["Brark", "Kourk"]}) == ("Kourk", "world")  # a name for a name
     suite = load_suite("demo:test:single_hop", limit=20)
     task = next(t for t in suite.tasks if len(t.trajectory) == 2 and t.answer.isdigit() and len(t.answer) == 4)
     lm = _reader(task)

@@ -67,11 +67,13 @@ def find_source(trace: Trace) -> int | None:
 
 
 def world_facts() -> dict[str, list[Any]]:
-    """Attribute name -> every value the demo world's entities have for it (numbers and titles)."""
+    """Attribute name -> every value the demo world's entities have for it (numbers and titles), and each kind's
+    titles ("title of a city": the cities' titles)."""
     from .world.generate import load_world
 
     values: dict[str, list[Any]] = {}
     for entity in load_world().entities:
+        values.setdefault(f"title of a {entity.kind}", []).append(entity.title)  # a name swaps for a name of its kind
         for attr, value in entity.attrs.items():
             if isinstance(value, (int, str)) and not isinstance(value, bool):
                 values.setdefault(attr, []).append(value)
