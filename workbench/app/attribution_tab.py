@@ -173,8 +173,11 @@ def compute_map(ctx: AppContext, run_id: str, method: str, progress: Any = None,
         lm = ctx.models.get(_model_label(ctx, trace))
         dep = dependency_map(trace, grounding_method(method), "step", lm, progress=_reporter(progress), cancel=cancel)
     strongest = dep.strongest()
-    table = [[f"step {s}", strongest.get(s, ""), f"{max((v for v in row if v is not None), default=0.0):+.3f}"]
-             for s, row in zip(dep.steps, dep.matrix)]
+    table = []
+    for s, row in zip(dep.steps, dep.matrix):
+        part = strongest.get(s, "")
+        score = row[dep.columns.index(part)] if part else None
+        table.append([f"step {s}", part, "" if score is None else f"{score:+.3f}"])
     return dependency_heatmap(dep), table
 
 
