@@ -143,23 +143,24 @@ def run_shapley(lm: Any, seq: StepSequence, features: list[Feature], counter: Pa
     return _perturb(lm, seq, features, counter, "ShapleyValueSampling", n_samples=n_samples)
 
 
-def run_kernel_shap(lm: Any, seq: StepSequence, features: list[Feature], counter: PassCounter, *,
-                    n_perturbations: int, seed: int) -> MethodRun:
-    """Captum KernelShap: random coalitions of features, a Shapley-kernel-weighted linear fit."""
-    import torch
+def _captum_surrogate(algorithm: str, doc: str) -> Runner:
+    """A runner for one of Captum's surrogate-model methods (KernelShap, Lime): seeded, one scalar (the total)."""
 
-    torch.manual_seed(seed)
-    return _perturb(lm, seq, features, counter, "KernelShap", per_token=False, n_samples=n_perturbations)
+    def run(lm: Any, seq: StepSequence, features: list[Feature], counter: PassCounter, *, n_perturbations: int,
+            seed: int) -> MethodRun:
+        import torch
+
+        torch.manual_seed(seed)
+        return _perturb(lm, seq, features, counter, algorithm, per_token=False, n_samples=n_perturbations)
+
+    run.__doc__ = doc
+    return run
 
 
-def run_lime(lm: Any, seq: StepSequence, features: list[Feature], counter: PassCounter, *,
-             n_perturbations: int, seed: int) -> MethodRun:
-    """Captum Lime: random keep-masks (each feature kept with probability 1/2), a similarity-weighted
-    LASSO fit (Captum's defaults)."""
-    import torch
-
-    torch.manual_seed(seed)
-    return _perturb(lm, seq, features, counter, "Lime", per_token=False, n_samples=n_perturbations)
+run_kernel_shap = _captum_surrogate("KernelShap", "Captum KernelShap: random coalitions, a Shapley-kernel-weighted "
+                                                  "linear fit.")
+run_lime = _captum_surrogate("Lime", "Captum Lime: random keep-masks (each feature kept with probability 1/2), a "
+                                     "similarity-weighted LASSO fit (Captum's defaults).")
 
 
 def run_surrogate(lm: Any, seq: StepSequence, features: list[Feature], counter: PassCounter, *, n_ablations: int,
@@ -248,6 +249,13 @@ def run_layer_integrated_gradients(lm: Any, seq: StepSequence, features: list[Fe
 
 # ------------------------------------------------------------------ the table
 
+_SAMPLED = (  # the settings of Captum's surrogate-model methods (KernelShap, Lime)
+    MethodSetting("n_perturbations", int, 32, low=2, high=128, label="KernelShap / Lime: samples",
+                  help="random perturbations the linear model is fitted on"),
+    MethodSetting("seed", int, 0, low=0, in_app=False, label="Shapley: seed",
+                  help="seed of the sampling, for repeatable scores"),
+)
+
 METHODS: dict[str, AttributionMethod] = {m.name: m for m in (
     AttributionMethod(
         "feature_ablation", run_feature_ablation, aliases=("fa", "ablation"), captum="FeatureAblation",
@@ -281,23 +289,11 @@ METHODS: dict[str, AttributionMethod] = {m.name: m for m in (
         )),
     AttributionMethod(
         "kernel_shap", run_kernel_shap, aliases=("kernelshap", "kshap"), captum="KernelShap",
-        passes=lambda k, n, v: v["n_perturbations"] + 2,
-        help="Captum KernelShap: random coalitions, a Shapley-kernel-weighted linear fit (a surrogate baseline)",
-        settings=(
-            MethodSetting("n_perturbations", int, 32, low=2, high=128, label="KernelShap / Lime: samples",
-                          help="random perturbations the linear model is fitted on"),
-            MethodSetting("seed", int, 0, low=0, in_app=False, label="Shapley: seed",
-                          help="seed of the sampling, for repeatable scores"),
-        )),
+        passes=lambda k, n, v: v["n_perturbations"] + 2, settings=_SAMPLED,
+        help="Captum KernelShap: random coalitions, a Shapley-kernel-weighted linear fit (a surrogate baseline)"),
     AttributionMethod(
-        "lime", run_lime, captum="Lime", passes=lambda k, n, v: v["n_perturbations"] + 2,
-        help="Captum Lime: random keep-masks, a similarity-weighted LASSO fit (a surrogate baseline)",
-        settings=(
-            MethodSetting("n_perturbations", int, 32, low=2, high=128, label="KernelShap / Lime: samples",
-                          help="random perturbations the linear model is fitted on"),
-            MethodSetting("seed", int, 0, low=0, in_app=False, label="Shapley: seed",
-                          help="seed of the sampling, for repeatable scores"),
-        )),
+        "lime", run_lime, captum="Lime", passes=lambda k, n, v: v["n_perturbations"] + 2, settings=_SAMPLED,
+        help="Captum Lime: random keep-masks, a similarity-weighted LASSO fit (a surrogate baseline)"),
     AttributionMethod(
         "layer_integrated_gradients", run_layer_integrated_gradients, aliases=("ig", "lig", "integrated_gradients"),
         captum="LayerIntegratedGradients", grounding=False,
