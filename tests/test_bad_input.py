@@ -387,7 +387,9 @@ def test_stop_in_the_app_cancels_only_that_sessions_run(env):
     release.set()
     runner.join(20)
     trace = env.store.get_trace(outputs[-1][5])
-    assert trace.stop_reason == "cancelled" and len(trace.steps) == 2  # the step under way, then the stop
+    # the step under way is kept and marked; its tool never runs once Stop was pressed
+    assert trace.stop_reason == "cancelled" and len(trace.steps) == 1 and trace.steps[0].run_end == "cancelled"
+    assert not trace.steps[0].observation
     assert "cancelled" in outputs[-1][1]
     assert_still_serving(env, env.store.count_runs())
 
