@@ -109,3 +109,23 @@ def test_finetune_notebook_trains_and_redraws_live_on_the_tiny_model(tmp_path):
     plots = [str(o["data"]["application/vnd.plotly.v1+json"]) for o in outputs
              if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert any("step 3 / 3" in p and "train_loss" not in p and "train: reasoning" in p for p in plots), len(plots)
+
+
+def _interventions(model: str, tmp_path, **env: str) -> str:
+    """notebooks/06_interventions.ipynb run top to bottom; the text it printed."""
+    nb = execute("06_interventions.ipynb", model, tmp_path, **env)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) >= 2  # entropy, shares
+    return "".join(o.get("text", "") for o in outputs)
+
+
+def test_the_interventions_notebook_runs_on_the_tiny_model(tmp_path):
+    text = _interventions("tiny", tmp_path, WORKBENCH_CF_TASKS="1")
+    assert "fork record:" in text and "'part': 'observation'" in text and "the model wants to:" in text
+
+
+@pytest.mark.real_model
+def test_the_interventions_notebook_runs_on_the_shipped_adapter(tmp_path):
+    text = _interventions("", tmp_path, WORKBENCH_CF_TASKS="2")
+    assert "fork answer:" in text
