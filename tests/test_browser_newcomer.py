@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from workbench.testing import CHROMIUM as CHROMIUM_PATH
+from workbench.testing import CHROMIUM_ARGS as LAUNCH_ARGS
 from workbench.testing import free_port
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM = shutil.which("chromium") or CHROMIUM_PATH
 ARTIFACTS = Path(os.environ.get("WORKBENCH_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / ".test-artifacts"))
 pytestmark = [
     pytest.mark.browser,

@@ -7,15 +7,15 @@ import pytest
 from workbench.app import build_app
 from workbench.app.render import CSS
 from workbench.store import Store
+from workbench.testing import CHROMIUM as CHROMIUM_PATH
+from workbench.testing import CHROMIUM_ARGS as LAUNCH_ARGS
 from workbench.testing import free_port
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = shutil.which("chromium") or CHROMIUM_PATH
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
 ]
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.fixture(scope="module")

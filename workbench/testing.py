@@ -20,7 +20,7 @@ from .models import tiny_model
 from .sampling import trim_to_cut
 from .types import Segment, SegmentKind
 
-__all__ = ["ScriptedModel", "ScriptedSession", "tiny_model", "free_port"]
+__all__ = ["ScriptedModel", "ScriptedSession", "tiny_model", "free_port", "CHROMIUM", "CHROMIUM_ARGS"]
 
 _PIECE = re.compile(r"\s*\S+|\s+")
 
@@ -113,3 +113,9 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# Debian's chromium for the browser tests (Playwright drives it headless, offline).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
