@@ -42,7 +42,13 @@ import torch
 
 from workbench import Agent, load_model, load_tasks
 from workbench.attribution import attribute_step
-from workbench.attribution.engine import PrefixScorer, build_sequence
+from workbench.attribution.engine import (
+    PrefixScorer,
+    build_sequence,
+    kept_positions,
+    resume_point,
+    sharing_order,
+)
 from workbench.attribution.faithfulness import heldout_ablations, spearman
 from workbench.attribution.surrogate import fit_lasso, surrogate_fit
 from workbench.models import shipped_adapter
@@ -107,25 +113,16 @@ class Shared:
 
 
 def replay_tokens(seq, features, masks) -> tuple[int, int]:
-    """(tokens run, tokens a full recompute would run) when ``masks`` are scored by a PrefixScorer
-    in its prefix-sharing order: the same choice of cache, counted without running the model."""
-    k = len(features)
-    variants = [[j for j in range(k) if not m[j]] for m in masks]
-    order = sorted(range(len(variants)), key=lambda i: [0 if j in set(variants[i]) else 1 for j in range(k)])
+    """(tokens run, tokens a full recompute would run) when ``masks`` are scored by a PrefixScorer:
+    its order and its choice of cache (engine.sharing_order, engine.resume_point), without the model."""
+    variants = [[j for j in range(len(features)) if not m[j]] for m in masks]
     last = seq.targets[-1]
     prev, ran, full = None, last + 1, last + 1  # the unperturbed pass every scorer starts with
-    for i in order:
+    for i in sharing_order(variants, len(features)):
         if not variants[i]:  # the unperturbed sequence: its scores are already there
             continue
-        drop = {p for j in variants[i] for p in range(features[j].start, features[j].end)}
-        kept = [p for p in range(last + 1) if p not in drop]
-        first = kept.index(seq.targets[0])
-        shared_full = next((n for n, p in enumerate(kept) if p != n), len(kept))
-        shared_prev = 0
-        if prev is not None:
-            while shared_prev < min(len(kept), len(prev)) and kept[shared_prev] == prev[shared_prev]:
-                shared_prev += 1
-        start = max(0, min(max(shared_full, shared_prev), first - 1))
+        kept = kept_positions(seq, features, variants[i])
+        start, _ = resume_point(kept, prev, kept.index(seq.targets[0]))
         ran += len(kept) - start
         full += len(kept)
         prev = kept  # the scorer keeps the last variant's cache, whichever it started from

@@ -232,8 +232,7 @@ class PrefixScorer:
         return self.counter.forward
 
     def _kept(self, absent: Sequence[int]) -> list[int]:
-        drop = {p for i in absent for p in range(self.features[i].start, self.features[i].end)}
-        return [p for p in range(self.seq.targets[-1] + 1) if p not in drop]  # nothing after the targets matters
+        return kept_positions(self.seq, self.features, absent)
 
     def score(self, absent: Sequence[int]):
         """Target log-probs, shape (n_targets,), with the features at indices ``absent`` removed."""
@@ -250,15 +249,8 @@ class PrefixScorer:
                 self._full = cache = DynamicCache(config=self.lm.model.config)
                 start = 0
             else:
-                # Reuse the cache sharing the longest prefix; re-run at least from the kept position
-                # just before the first target, whose logits predict it.
-                shared_full = _common(kept, range(len(kept)))
-                shared_prev = _common(kept, self._prev[0]) if self._prev is not None else -1
-                if shared_prev > shared_full:
-                    cache, start = self._prev[1], min(shared_prev, first - 1)  # the previous variant's: no copy
-                else:
-                    cache, start = copy.deepcopy(self._full), min(shared_full, first - 1)
-                start = max(0, start)
+                start, from_prev = resume_point(kept, self._prev[0] if self._prev is not None else None, first)
+                cache = self._prev[1] if from_prev else copy.deepcopy(self._full)  # the previous variant's: no copy
                 crop_cache(cache, start)
             run = kept[start:]
             keep = len(kept) - first + 1  # logits from the kept position before the first target
@@ -274,12 +266,34 @@ class PrefixScorer:
         """Scores of many variants (lists of absent feature indices), in the order given, computed in
         the order that shares the most: sorted by their kept features from the first on, removed
         before kept, so each variant parts from the one before it as late as possible."""
-        absent = [set(v) for v in variants]
-        order = sorted(range(len(variants)), key=lambda i: [0 if j in absent[i] else 1 for j in range(len(self.features))])
         out: list = [None] * len(variants)
-        for i in order:
+        for i in sharing_order(variants, len(self.features)):
             out[i] = self.baseline if not variants[i] else self.score(sorted(variants[i]))
         return out
+
+
+def kept_positions(seq: StepSequence, features: list[Feature], absent: Sequence[int]) -> list[int]:
+    """The positions a variant keeps: up to the last target (nothing after it matters), without the
+    features at indices ``absent``."""
+    drop = {p for i in absent for p in range(features[i].start, features[i].end)}
+    return [p for p in range(seq.targets[-1] + 1) if p not in drop]
+
+
+def sharing_order(variants: Sequence[Sequence[int]], n_features: int) -> list[int]:
+    """The order in which to score ``variants`` (lists of absent feature indices) so that each parts
+    from the one before it as late as possible: sorted by their kept features from the first on."""
+    absent = [set(v) for v in variants]
+    return sorted(range(len(variants)), key=lambda i: [0 if j in absent[i] else 1 for j in range(n_features)])
+
+
+def resume_point(kept: Sequence[int], prev: Sequence[int] | None, first: int) -> tuple[int, bool]:
+    """Where a variant's pass starts, and whether from the previous variant's cache (else from the
+    unperturbed sequence's): the one sharing the longer prefix, re-running at least from the kept
+    position just before the first target (index ``first`` in ``kept``), whose logits predict it."""
+    shared_full = _common(kept, range(len(kept)))
+    shared_prev = _common(kept, prev) if prev is not None else -1
+    from_prev = shared_prev > shared_full
+    return max(0, min(shared_prev if from_prev else shared_full, first - 1)), from_prev
 
 
 def _common(a: Sequence[int], b: Sequence[int]) -> int:
