@@ -170,6 +170,21 @@ def test_a_hotpotqa_task_opens_in_the_run_tab_with_its_own_paragraphs(served, tm
     assert corpus.titles == ["Bellwether Lighthouse", "Cape Sable"]
 
 
+def test_a_demo2_task_opens_in_the_run_tab_on_the_demo2_corpus(served):
+    from gradio_client import Client
+
+    from workbench.datasets import load_suite
+
+    demo, url, _ = served
+    client = Client(url, verbose=False)
+    for spec, world in (("demo2:dev", "demo2"), ("demo2-fever:dev", "demo2"), ("demo:dev", DEMO_KEY)):
+        task = load_suite(spec).tasks[0]
+        instruction, source, *_ = client.predict(spec, None, task.id, api_name="/open_task")
+        assert instruction == task.question and source["value"] == world, spec
+    corpus = demo.workbench_context.get_corpus("demo2")
+    assert corpus.name == "demo2-world-0" and corpus is load_suite("demo2:dev").corpus
+
+
 def test_workbench_run_corpus_takes_a_folder_or_a_stored_name(tmp_path, docs, capsys):
     from workbench.cli import main
 

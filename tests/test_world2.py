@@ -13,7 +13,7 @@ import pytest
 from workbench.corpus import base_title
 from workbench.tools import ToolContext, default_tools
 from workbench.types import TASK_TYPES
-from workbench.world.registry import parse_world_spec, world_by_name, world_tasks
+from workbench.world.registry import parse_world_spec, suite_world, world_by_name, world_tasks
 from workbench.world.world2 import generate_world2, load_world2
 
 TOOLS = default_tools()
@@ -153,6 +153,9 @@ def test_demo2_resolves_wherever_demo_does(world):
     assert parse_world_spec("demo2:test") == ("demo2", "test", None)
     fever = load_suite("demo2-fever:test")
     assert fever.kind == "fever" and len(fever) == 60 and fever.corpus is world.corpus
+    assert fever.meta["world"] == "demo2" and load_suite("demo-fever:dev").meta["world"] == "demo"
+    assert [suite_world(s) for s in ("demo2:dev:bridge", "demo2-fever:test", "demo:test", "hotpotqa:dev.json")] == \
+        ["demo2", "demo2", "demo", None]
     assert not any("(" in t.question for t in fever.tasks)  # namesakes are named as prose names them
     with pytest.raises(Exception, match="Unknown split 'tset'. Available: train, dev, test"):
         world_tasks("demo2", "tset")

@@ -39,7 +39,7 @@ from .errors import DatasetError, InputError
 from .types import FEVER_LABELS, TASK_TYPES, Task, Trace
 from .world.fever import fever_claims
 from .world.generate import SPLITS
-from .world.registry import parse_world_spec, world_by_name, world_tasks
+from .world.registry import FEVER_SUFFIX, parse_world_spec, suite_world, world_by_name, world_tasks
 
 __all__ = ["Suite", "FEVER_LABELS", "SPEC_FORMS", "FEVER_PER_LABEL", "load_suite", "list_builtin_suites",
            "supporting_recall", "normalize_fever_label"]
@@ -103,10 +103,9 @@ def load_suite(spec: str | Path, limit: int | None = None) -> Suite:
     prefix, sep, rest = text.partition(":")
     if not text:
         raise InputError(f"The suite spec is empty. Valid forms: {', '.join(SPEC_FORMS)}.")
-    if prefix in ("demo", "demo2"):
-        suite = _demo(text)
-    elif prefix in ("demo-fever", "demo2-fever"):
-        suite = _demo_fever_suite(rest, text, prefix.removesuffix("-fever"))
+    world = suite_world(text)  # demo, demo2 and their -fever claims answer from the world's corpus
+    if world is not None:
+        suite = _demo_fever_suite(rest, text, world) if prefix.endswith(FEVER_SUFFIX) else _demo(text)
     elif prefix in _FORMATS:
         if not rest.strip():
             raise InputError(f"{prefix}: needs the path of a file, e.g. {prefix}:data/dev.json.")
@@ -404,4 +403,4 @@ def _demo_fever_suite(rest: str, spec: str, name: str = "demo") -> Suite:
     world = world_by_name(name)
     tasks = fever_claims(world, split, FEVER_PER_LABEL)
     labels = {label: sum(t.answer == label for t in tasks) for label in FEVER_LABELS}
-    return Suite(spec, tasks, corpus=world.corpus, kind="fever", meta={"split": split, "labels": labels})
+    return Suite(spec, tasks, corpus=world.corpus, kind="fever", meta={"split": split, "labels": labels, "world": name})

@@ -92,7 +92,8 @@ def suite_tasks(ctx: AppContext, suite_spec: str, upload: str | None) -> Any:
 @guard
 def open_task(ctx: AppContext, suite_spec: str, upload: str | None, task_id: str | None) -> tuple[str, str]:
     """(instruction, knowledge source key) to run one task of a suite live, on the corpus it is answered from:
-    its own paragraphs for a HotpotQA question (offered as a new knowledge source), else the suite's."""
+    its own paragraphs for a HotpotQA question (offered as a new knowledge source), else its world's (demo2's
+    for a demo2 suite; a world's key is its name), else the demo world's."""
     suite = load_suite(check_upload(upload) or suite_spec)
     task = next((t for t in suite.tasks if t.id == (task_id or "").strip()), None)
     if task is None:
@@ -100,7 +101,7 @@ def open_task(ctx: AppContext, suite_spec: str, upload: str | None, task_id: str
     if task.id in suite.task_corpora:
         suite_name = Path(suite.name).name  # an uploaded file's name, not where the server keeps it
         return task.question, ctx.knowledge.add_task(task, suite.task_corpora[task.id], suite=suite_name)
-    return task.question, DEMO_KEY  # suites that share one corpus share the demo world's
+    return task.question, suite.meta.get("world") or DEMO_KEY  # a file suite without paragraphs: the demo world
 
 
 def build_eval_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any, run: dict[str, Any] | None = None) -> None:

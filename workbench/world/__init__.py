@@ -17,11 +17,11 @@ from .generate import (
                        write_world,
 )
 from .records import SPLITS, Entity, Where
-from .registry import WORLD_NAMES, parse_world_spec, world_by_name, world_tasks
+from .registry import WORLD_NAMES, parse_world_spec, suite_world, world_by_name, world_tasks
 from .tasks import HELD_OUT, TRAIN_MAX, build_suites
 from .world2 import generate_world2, load_world2, write_world2
 
 __all__ = ["Entity", "World", "generate_world", "write_world", "load_world", "load_tasks", "example_questions", "SPLITS",
            "GENERATOR_VERSION", "DEMO_DATA_DIR", "build_suites", "HELD_OUT", "TRAIN_MAX", "Where", "fever_claims",
            "generate_world2", "load_world2", "write_world2", "WORLD_NAMES", "world_by_name", "world_tasks",
-           "parse_world_spec"]
+           "parse_world_spec", "suite_world"]

@@ -3,10 +3,13 @@
 ``demo`` is world version 1 (``demo_data/``, what the shipped adapter was trained on); ``demo2`` is
 the richer world of version 2 (prose articles, namesakes, aliases, yes/no comparisons), generated in
 memory from the code. Suites (``datasets.load_suite``), training data (``finetune``), the verifier's
-pairs and the knowledge sources all read world names through this table.
+pairs and the knowledge sources all read world names through this table. A built-in suite answers from
+its world's corpus (``suite_world``), and a world's knowledge source key is its name.
 
     >>> parse_world_spec("demo2:train:bridge,numeric")
     ('demo2', 'train', ['bridge', 'numeric'])
+    >>> suite_world("demo2-fever:dev"), suite_world("hotpotqa:dev.json")
+    ('demo2', None)
     >>> parse_world_spec("hotpotqa:dev.json") is None
     True
 """
@@ -20,7 +23,8 @@ from ..types import TASK_TYPES, Task
 from .generate import World, load_world
 from .records import SPLITS
 
-__all__ = ["WORLD_NAMES", "world_by_name", "world_tasks", "parse_world_spec", "world_label"]
+__all__ = ["WORLD_NAMES", "FEVER_SUFFIX", "world_by_name", "world_tasks", "parse_world_spec", "world_label",
+           "suite_world"]
 
 
 def _demo2() -> World:
@@ -34,6 +38,8 @@ _WORLDS: dict[str, tuple[Callable[[], World], str]] = {
     "demo2": (_demo2, "Demo world 2 (encyclopedia prose, namesakes, aliases)"),
 }
 WORLD_NAMES = tuple(_WORLDS)
+FEVER_SUFFIX = "-fever"  # "demo2-fever:SPLIT": FEVER-style claims about the world demo2
+_SUITES = {**{n: n for n in _WORLDS}, **{n + FEVER_SUFFIX: n for n in _WORLDS}}  # suite spec prefix -> its world
 
 
 def world_by_name(name: str) -> World:
@@ -67,3 +73,9 @@ def parse_world_spec(spec: str) -> tuple[str, str, list[str] | None] | None:
     split, _, types = rest.partition(":")
     wanted = [t.strip() for t in types.split(",") if t.strip()] or None
     return name, split.strip(), wanted
+
+
+def suite_world(spec: str) -> str | None:
+    """The world whose tasks and corpus a built-in suite uses ("demo2:dev", "demo2-fever:test" -> "demo2");
+    None for a file suite (its tasks bring their own paragraphs, or none)."""
+    return _SUITES.get(str(spec).strip().partition(":")[0])
