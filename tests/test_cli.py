@@ -61,6 +61,32 @@ def test_world_command_writes_a_world(tmp_path, capsys):
     assert "seed 3" in capsys.readouterr().out
 
 
+def test_world_command_writes_demo2_to_its_own_folder(tmp_path, capsys, monkeypatch):
+    from workbench.world import load_world
+    from workbench.world.world2 import load_world2
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["world", "--world", "demo2"]) == 0  # demo2_data, never over the shipped demo_data
+    assert "wrote the demo2 world (seed 0)" in capsys.readouterr().out
+    info = json.loads((tmp_path / "demo2_data" / "world.json").read_text())
+    assert info["world"] == "demo2" and not (tmp_path / "demo_data").exists()
+    back = load_world(tmp_path / "demo2_data")
+    assert back.corpus.fingerprint == load_world2(0).corpus.fingerprint
+    with pytest.raises(SystemExit):  # argparse lists the choices
+        main(["world", "--world", "demo3"])
+    assert "invalid choice: 'demo3' (choose from 'demo', 'demo2')" in capsys.readouterr().err.replace('"', "'")
+
+
+def test_run_corpus_takes_a_demo_world_by_name(tmp_path):
+    from workbench.store import Store
+
+    db = str(tmp_path / "r.db")
+    assert main(["--store", db, "run", "Where is Marl?", "--model", "tiny", "--max-steps", "1", "--max-new-tokens", "4",
+                 "--corpus", "demo2"]) == 0
+    store = Store(db)
+    assert store.get_trace(store.list_runs()[0].id).meta["corpus"]["name"] == "demo2-world-0"
+
+
 def test_attribute_command_prints_scores_and_writes_html(tmp_path, capsys):
     store = str(tmp_path / "r.db")
     assert main(["--store", store, "run", "Varnholt?", "--model", "tiny", "--max-steps", "1", "--max-new-tokens", "4"]) == 0

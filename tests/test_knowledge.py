@@ -198,8 +198,8 @@ def test_workbench_run_corpus_takes_a_folder_or_a_stored_name(tmp_path, docs, ca
                  "--max-new-tokens", "4", "--corpus", "harbour"]) == 0
     assert store.get_trace(store.list_runs()[0].id).meta["corpus"]["name"] == "harbour"
     assert main(["--store", db, "run", "Where?", "--model", "tiny", "--corpus", "no-such-corpus"]) == 2
-    assert "--corpus 'no-such-corpus' is neither a file or folder nor a corpus uploaded in the app (stored: harbour)" \
-        in capsys.readouterr().err
+    assert "--corpus 'no-such-corpus' is not a file or folder, a demo world (demo, demo2) or a corpus uploaded in the " \
+           "app (stored: harbour)" in capsys.readouterr().err
 
 
 def test_serve_corpus_folders_are_offered_in_the_app(tmp_path, docs):

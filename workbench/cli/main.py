@@ -8,7 +8,7 @@
     workbench fork RUN_ID --step N [--thought|--action|--observation|--task TEXT | --token POS:TOKEN]
     workbench counterfactual --suite demo:test [--modes react,cot] [--model SPEC ...] [--limit N]
     workbench prompt list|show|diff|export|import|validate
-    workbench world [--seed 0] [--out demo_data]
+    workbench world [--world demo|demo2] [--seed 0] [--out demo_data]
     workbench runs [--limit 20] [--search TEXT]
     workbench show RUN_ID [--json]
 """
@@ -20,6 +20,7 @@ import sys
 from typing import Any, Sequence
 
 from ..errors import WorkbenchError
+from ..world.registry import WORLD_NAMES, world_by_name, world_folder, write_named_world
 from .attribute import add_attribute_parser, cmd_attribute
 from .finetune import add_finetune_parser, cmd_finetune
 from .fork import add_counterfactual_parser, add_fork_parser, cmd_counterfactual, cmd_fork
@@ -56,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default=None, help="a Hugging Face id, a local folder, or 'tiny'")
     run.add_argument("--prompt", default=None, help="a prompt preset, a saved name or version id, or a .yaml file")
     run.add_argument("--corpus", default=None, metavar="PATH_OR_NAME",
-                     help="the knowledge to search: a file or folder of documents (JSONL, .txt, .md, .pdf) or the "
-                          "name of a corpus uploaded in the app (default: the demo world)")
+                     help="the knowledge to search: a file or folder of documents (JSONL, .txt, .md, .pdf), the "
+                          f"name of a corpus uploaded in the app, or a demo world ({', '.join(WORLD_NAMES)}; "
+                          "default: demo)")
     run.add_argument("--split-headings", action="store_true", help="read Markdown as an article per heading")
     run.add_argument("--retrieval", default="bm25", choices=["bm25", "dense", "hybrid"],
                      help="how search ranks articles when no title matches exactly")
@@ -102,9 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_fork_parser(sub)
     add_counterfactual_parser(sub)
 
-    world = sub.add_parser("world", help="generate the demo world (encyclopedia and task suites)")
+    world = sub.add_parser("world", help="generate a demo world (encyclopedia and task suites) and write it to a folder")
+    world.add_argument("--world", default="demo", choices=WORLD_NAMES, help="which world (default: demo)")
     world.add_argument("--seed", type=int, default=0)
-    world.add_argument("--out", default="demo_data")
+    world.add_argument("--out", default=None, help="the folder (default: demo_data for demo, demo2_data for demo2)")
 
     runs = sub.add_parser("runs", help="list stored runs, newest first")
     runs.add_argument("--limit", type=int, default=20)
@@ -137,13 +140,15 @@ def _print_step(step, out) -> None:
 
 
 def _corpus_arg(value: str, split_headings: bool, store_path) -> Any:
-    """A path of documents, or the name of a corpus stored by the app."""
+    """A path of documents, a demo world's name (demo, demo2), or the name of a corpus stored by the app."""
     from pathlib import Path
 
     from ..documents import load_corpus_path
 
     if Path(value).expanduser().exists():
         return load_corpus_path(Path(value).expanduser(), split_headings=split_headings)
+    if value in WORLD_NAMES:
+        return world_by_name(value).corpus
     from ..errors import InputError
     from ..store.runs import Store
 
@@ -151,8 +156,9 @@ def _corpus_arg(value: str, split_headings: bool, store_path) -> Any:
     names = [row["name"] for row in store.list_corpora()]
     if value not in names:
         stored = f"stored: {', '.join(names)}" if names else "none is stored yet"
-        raise InputError(f"--corpus {value!r} is neither a file or folder nor a corpus uploaded in the app ({stored}). "
-                         "Pass a path of documents (.jsonl, .txt, .md, .pdf, or a folder of them) or a stored name.")
+        raise InputError(f"--corpus {value!r} is not a file or folder, a demo world ({', '.join(WORLD_NAMES)}) "
+                         f"or a corpus uploaded in the app ({stored}). Pass a path of documents (.jsonl, .txt, .md, "
+                         ".pdf, or a folder of them), a demo world's name or a stored name.")
     return store.load_corpus(value)
 
 
@@ -250,10 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "counterfactual":
             return cmd_counterfactual(args)
         if args.command == "world":
-            from ..world.generate import write_world
-
-            path = write_world(args.seed, args.out)
-            print(f"wrote the demo world (seed {args.seed}) to {path}")
+            path = write_named_world(args.world, args.seed, args.out or world_folder(args.world))
+            print(f"wrote the {args.world} world (seed {args.seed}) to {path}")
             return 0
         from ..store.runs import Store
 

@@ -205,7 +205,7 @@ def generate_world(seed: int = 0) -> World:
 
 
 def write_world(seed: int, out: str | Path) -> Path:
-    """Generate the world for ``seed`` and save it under ``out`` (what `workbench world` runs)."""
+    """Generate the world for ``seed`` and save it under ``out`` (`workbench world` runs it by name: registry)."""
     return generate_world(seed).save(out)
 
 

@@ -16,15 +16,27 @@ its world's corpus (``suite_world``), and a world's knowledge source key is its 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import InputError
 from ..types import TASK_TYPES, Task
-from .generate import World, load_world
+from .generate import World, generate_world, load_world
 from .records import SPLITS
 
 __all__ = ["WORLD_NAMES", "FEVER_SUFFIX", "world_by_name", "world_tasks", "parse_world_spec", "world_label",
-           "suite_world"]
+           "suite_world", "write_named_world", "world_folder"]
+
+
+@dataclass(frozen=True)
+class _Named:
+    """One demo world: how it is read by default, how a seed makes it, how menus name it, where it is written."""
+
+    load: Callable[[], World]  # the world that `demo:test` etc. resolve to
+    generate: Callable[[int], World]  # the world of a seed, in memory
+    label: str  # how a menu names it
+    folder: str  # where `workbench world` writes it by default
 
 
 def _demo2() -> World:
@@ -33,25 +45,45 @@ def _demo2() -> World:
     return load_world2(0)
 
 
-_WORLDS: dict[str, tuple[Callable[[], World], str]] = {
-    "demo": (load_world, "Demo world (fictional encyclopedia)"),
-    "demo2": (_demo2, "Demo world 2 (encyclopedia prose, namesakes, aliases)"),
+def _generate2(seed: int) -> World:
+    from .world2 import generate_world2
+
+    return generate_world2(seed)
+
+
+_WORLDS: dict[str, _Named] = {
+    "demo": _Named(load_world, generate_world, "Demo world (fictional encyclopedia)", "demo_data"),
+    "demo2": _Named(_demo2, _generate2, "Demo world 2 (encyclopedia prose, namesakes, aliases)", "demo2_data"),
 }
 WORLD_NAMES = tuple(_WORLDS)
 FEVER_SUFFIX = "-fever"  # "demo2-fever:SPLIT": FEVER-style claims about the world demo2
 _SUITES = {**{n: n for n in _WORLDS}, **{n + FEVER_SUFFIX: n for n in _WORLDS}}  # suite spec prefix -> its world
 
 
-def world_by_name(name: str) -> World:
-    """The world called ``name`` (demo, demo2)."""
+def _named(name: str) -> _Named:
     if name not in _WORLDS:
         raise InputError(f"Unknown demo world {name!r}. Available: {', '.join(WORLD_NAMES)}.")
-    return _WORLDS[name][0]()
+    return _WORLDS[name]
+
+
+def world_by_name(name: str) -> World:
+    """The world called ``name`` (demo, demo2)."""
+    return _named(name).load()
 
 
 def world_label(name: str) -> str:
     """How a menu names the world."""
-    return _WORLDS[name][1]
+    return _named(name).label
+
+
+def world_folder(name: str) -> str:
+    """Where `workbench world --world NAME` writes the world unless told otherwise (demo_data, demo2_data)."""
+    return _named(name).folder
+
+
+def write_named_world(name: str, seed: int, out: str | Path) -> Path:
+    """Generate the world ``name`` for ``seed`` and save it under ``out`` (what `workbench world` runs)."""
+    return _named(name).generate(seed).save(out)
 
 
 def world_tasks(name: str, split: str, types: Iterable[str] | str | None = None) -> list[Task]:
