@@ -1,6 +1,7 @@
 """The seeded demo world: entities and their articles (generate), the name maker (names), the text
 templates (text), task suites with gold trajectories (tasks) and FEVER-style claims (fever); the richer
-world ``demo2`` (world2, its prose, phrasing and tasks2); both by name (registry).
+world ``demo2`` (world2, its prose, phrasing and tasks2); what both worlds' tasks share (gold); both by
+name (registry).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import random
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..corpus import Corpus, Document
 from ..errors import CorpusError, InputError, WorldError
@@ -34,7 +34,7 @@ from .records import SPLITS, Entity, Where
 from .tasks import build_suites
 from .text import GENRES, INDUSTRIES, KINDS, build_article, opening_words
 
-__all__ = ["World", "generate_world", "write_world", "load_world", "load_tasks", "example_questions",
+__all__ = ["World", "generate_world", "write_world", "load_world", "load_tasks", "select_tasks", "example_questions",
            "GENERATOR_VERSION", "DEMO_DATA_DIR"]
 
 GENERATOR_VERSION = "1"
@@ -261,15 +261,21 @@ def _read(root: str, stamp: tuple) -> World:
     return World(int(info["seed"]), entities, corpus, tasks, {k: v for k, v in info.items() if k not in skip})
 
 
-def load_tasks(split: str, world_dir: str | Path | None = None, types: Iterable[str] | str | None = None) -> list[Task]:
-    """The tasks of one split (train, dev or test), optionally only some TASK_TYPES."""
+def select_tasks(world: Callable[[], World], split: str, types: Iterable[str] | str | None = None) -> list[Task]:
+    """The tasks of one split (train, dev or test) of ``world()``, optionally only some TASK_TYPES; the split and
+    the types are checked before the world is read."""
     if split not in SPLITS:
         raise InputError(f"Unknown split {split!r}. Available: {', '.join(SPLITS)}.")
     wanted = (types,) if isinstance(types, str) else tuple(types) if types is not None else TASK_TYPES
     unknown = [t for t in wanted if t not in TASK_TYPES]
     if unknown:
         raise InputError(f"Unknown task type(s) {unknown}. Available: {', '.join(TASK_TYPES)}.")
-    return [t for t in load_world(world_dir).tasks[split] if t.type in wanted]
+    return [t for t in world().tasks[split] if t.type in wanted]
+
+
+def load_tasks(split: str, world_dir: str | Path | None = None, types: Iterable[str] | str | None = None) -> list[Task]:
+    """The tasks of one split (train, dev or test), optionally only some TASK_TYPES."""
+    return select_tasks(lambda: load_world(world_dir), split, types)
 
 
 def example_questions(n: int = 8, split: str = "dev") -> list[str]:

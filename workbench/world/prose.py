@@ -8,10 +8,10 @@ carry "the". Each fact sentence names the word a lookup finds it by (after the `
 also occur in other sentences, so a gold trajectory sometimes has to look up again.
 
     >>> import random
-    >>> paragraphs, where = write_article("city", {"title": "Marl", "country": "Ostvar", "founded": 1204},
-    ...                                   random.Random(0))
-    >>> paragraphs[0][0].startswith("Marl")
-    True
+    >>> paragraphs, where = write_article("city", {"title": "Marl", "name": "Marl", "country": "Ostvar",
+    ...                                   "founded": 1204}, random.Random(0))
+    >>> paragraphs[0][0], where["founded"]
+    ('Marl is a city in Ostvar.', (2, 'founding', '1204'))
 """
 
 from __future__ import annotations
@@ -51,92 +51,93 @@ LEADS = {
     "company": ("{name} is a {industry} company.", "{name} is a {industry} firm based in {hq}.",
                 "{name} (sometimes {alias}) is a {industry} company."),
 }
-# (kind, attrs) -> sentence templates, each "text|lookup keyword".
-SENTENCES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
-    "country": (
-        (("capital",), ("{P} capital and largest city is {capital}.|capital",
-                        "The seat of government is in {capital}, the capital.|capital",
-                        "{capital} has served as the capital since independence.|capital")),
-        (("population",), ("{S} has a population of {population}.|population",
-                           "The last census recorded {population} inhabitants.|inhabitants",
-                           "About {population} people live in the country, according to its census.|census")),
-        (("area",), ("{S} covers an area of {area} square kilometres.|area",
-                     "{P} territory extends over {area} km².|territory",
-                     "With an area of {area} square kilometres, it is among the region's states.|area")),
-        (("independence",), ("{S} gained independence in {independence}.|independence",
-                             "Independence was declared in {independence}, after a long struggle.|independence",
-                             "{S} has been independent since {independence}.|independent")),
-        (("highest",), ("{P} highest point is {highest}.|highest",
-                        "The highest mountain of the country is {highest}.|highest")),
-        (("longest",), ("{P} longest river is {longest}.|longest",
-                        "The longest river to flow through the country is {longest}.|longest")),
-    ),
-    "city": (
-        (("capital_of",), ("{S} is the capital of {capital_of}.|capital",
-                           "Since independence the city has been the capital of {capital_of}.|capital")),
-        (("river",), ("{S} lies on {river}.|lies", "{S} stands on the banks of {river}.|banks",
-                      "{river} flows through the city from north to south.|flows")),
-        (("founded",), ("{S} was founded in {founded}.|founded", "The town was first recorded in {founded}, "
-                        "the year of its founding.|founding", "Founded in {founded}, it grew around a market.|founded")),
-        (("population",), ("{P} population is {population}.|population",
-                           "At the last census it had {population} inhabitants.|inhabitants",
-                           "The municipality counts {population} residents.|residents")),
-        (("elevation",), ("{S} lies at an elevation of {elevation} metres.|elevation",
-                          "The centre stands {elevation} m above sea level.|sea level",
-                          "{P} elevation is {elevation} metres above sea level.|elevation")),
-    ),
-    "river": (
-        (("length",), ("{S} is {length} kilometres long.|long", "{P} total length is {length} km.|length",
-                       "Over a course of {length} kilometres it drains much of the region.|course")),
-        (("source",), ("{S} rises on the slopes of {source}.|rises", "{P} source lies on {source}.|source",
-                       "From its source on {source}, it flows towards the sea.|source")),
-        (("discharge",), ("{P} mean discharge is {discharge} cubic metres per second.|discharge",
-                          "It carries on average {discharge} m³/s of water.|water")),
-        (("cities",), ("Cities on its banks include {cities}.|banks", "{S} passes through {cities}.|passes")),
-    ),
-    "mountain": (
-        (("height",), ("{S} rises to a height of {height} metres.|height",
-                       "{P} summit stands {height} m above sea level.|summit",
-                       "At {height} metres, it dominates the range.|metres")),
-        (("climbed",), ("{S} was first climbed in {climbed}.|climbed",
-                        "The first ascent of the summit was made in {climbed}.|ascent",
-                        "Climbers first reached its summit in {climbed}.|summit")),
-        (("rivers",), ("{S} is the source of {rivers}.|source", "{P} slopes give rise to {rivers}.|slopes")),
-    ),
-    "person": (
-        (("birth_year", "birthplace"), ("{S} was born on {born_date} in {birthplace}.|born",
-                                        "Born in {birthplace} on {born_date}, {s} grew up there.|born")),
-        (("birth_year",), ("{S} was born on {born_date}.|born", "{P} birth date is {born_date}.|birth")),
-        (("birthplace",), ("{P} birthplace was {birthplace}.|birthplace", "{S} was a native of {birthplace}.|native")),
-        (("died",), ("{S} died on {died_date}.|died", "{S} died in {died}, aged {age}.|died")),
-        (("books",), ("{S} wrote {books}.|wrote", "Among {p} novels are {books}.|novels")),
-        (("companies",), ("{S} founded {companies}.|founded", "In business {s} established {companies}.|established")),
-        (("bridges",), ("{S} designed {bridges} bridges.|bridges", "Over a long career {s} built {bridges} bridges.|bridges")),
-        (("paintings",), ("{S} completed {paintings} paintings.|paintings",
-                          "{P} catalogue lists {paintings} paintings.|paintings")),
-        (("symphonies",), ("{S} wrote {symphonies} symphonies.|symphonies",
-                           "{P} output includes {symphonies} symphonies.|symphonies")),
-    ),
-    "book": (
-        (("author",), ("{S} was written by {author}.|written", "{author} wrote it in middle age.|wrote")),
+# kind -> the attribute a sentence states ("founded+founder": two at once) -> its templates, each
+# "text|lookup keyword".
+SENTENCES: dict[str, dict[str, tuple[str, ...]]] = {
+    "country": {
+        "capital": ("{P} capital and largest city is {capital}.|capital",
+                    "The seat of government is in {capital}, the capital.|capital",
+                    "{capital} has served as the capital since independence.|capital"),
+        "population": ("{S} has a population of {population}.|population",
+                       "The last census recorded {population} inhabitants.|inhabitants",
+                       "About {population} people live in the country, according to its census.|census"),
+        "area": ("{S} covers an area of {area} square kilometres.|area",
+                 "{P} territory extends over {area} km².|territory",
+                 "With an area of {area} square kilometres, it is among the region's states.|area"),
+        "independence": ("{S} gained independence in {independence}.|independence",
+                         "Independence was declared in {independence}, after a long struggle.|independence",
+                         "{S} has been independent since {independence}.|independent"),
+        "highest": ("{P} highest point is {highest}.|highest",
+                    "The highest mountain of the country is {highest}.|highest"),
+        "longest": ("{P} longest river is {longest}.|longest",
+                    "The longest river to flow through the country is {longest}.|longest"),
+    },
+    "city": {
+        "capital_of": ("{S} is the capital of {capital_of}.|capital",
+                       "Since independence the city has been the capital of {capital_of}.|capital"),
+        "river": ("{S} lies on {river}.|lies", "{S} stands on the banks of {river}.|banks",
+                  "{river} flows through the city from north to south.|flows"),
+        "founded": ("{S} was founded in {founded}.|founded", "The town was first recorded in {founded}, "
+                    "the year of its founding.|founding", "Founded in {founded}, it grew around a market.|founded"),
+        "population": ("{P} population is {population}.|population",
+                       "At the last census it had {population} inhabitants.|inhabitants",
+                       "The municipality counts {population} residents.|residents"),
+        "elevation": ("{S} lies at an elevation of {elevation} metres.|elevation",
+                      "The centre stands {elevation} m above sea level.|sea level",
+                      "{P} elevation is {elevation} metres above sea level.|elevation"),
+    },
+    "river": {
+        "length": ("{S} is {length} kilometres long.|long", "{P} total length is {length} km.|length",
+                   "Over a course of {length} kilometres it drains much of the region.|course"),
+        "source": ("{S} rises on the slopes of {source}.|rises", "{P} source lies on {source}.|source",
+                   "From its source on {source}, it flows towards the sea.|source"),
+        "discharge": ("{P} mean discharge is {discharge} cubic metres per second.|discharge",
+                      "It carries on average {discharge} m³/s of water.|water"),
+        "cities": ("Cities on its banks include {cities}.|banks", "{S} passes through {cities}.|passes"),
+    },
+    "mountain": {
+        "height": ("{S} rises to a height of {height} metres.|height",
+                   "{P} summit stands {height} m above sea level.|summit",
+                   "At {height} metres, it dominates the range.|metres"),
+        "climbed": ("{S} was first climbed in {climbed}.|climbed",
+                    "The first ascent of the summit was made in {climbed}.|ascent",
+                    "Climbers first reached its summit in {climbed}.|summit"),
+        "rivers": ("{S} is the source of {rivers}.|source", "{P} slopes give rise to {rivers}.|slopes"),
+    },
+    "person": {
+        "birth_year+birthplace": ("{S} was born on {born_date} in {birthplace}.|born",
+                                  "Born in {birthplace} on {born_date}, {s} grew up there.|born"),
+        "birth_year": ("{S} was born on {born_date}.|born", "{P} birth date is {born_date}.|birth"),
+        "birthplace": ("{P} birthplace was {birthplace}.|birthplace", "{S} was a native of {birthplace}.|native"),
+        "died": ("{S} died on {died_date}.|died", "{S} died in {died}, aged {age}.|died"),
+        "books": ("{S} wrote {books}.|wrote", "Among {p} novels are {books}.|novels"),
+        "companies": ("{S} founded {companies}.|founded", "In business {s} established {companies}.|established"),
+        "bridges": ("{S} designed {bridges} bridges.|bridges", "Over a long career {s} built {bridges} bridges.|bridges"),
+        "paintings": ("{S} completed {paintings} paintings.|paintings",
+                      "{P} catalogue lists {paintings} paintings.|paintings"),
+        "symphonies": ("{S} wrote {symphonies} symphonies.|symphonies",
+                       "{P} output includes {symphonies} symphonies.|symphonies"),
+    },
+    "book": {
+        "author": ("{S} was written by {author}.|written", "{author} wrote it in middle age.|wrote"),
         # These name the novel: two novels of one genre must not read the same (a yes/no question compares them).
-        (("genre",), ("Critics describe {name} as a {genre} novel.|describe", "{name} is usually read as a {genre} "
-                      "story.|read")),
-        (("published",), ("{S} was first published in {published}.|published",
-                          "The first edition appeared in {published}.|edition",
-                          "Published in {published}, it was reprinted many times.|published")),
-        (("pages",), ("The first edition runs to {pages} pages.|pages", "{S} has {pages} pages.|pages")),
-        (("setting",), ("The story is set in {setting}.|set", "The novel takes place in {setting}.|takes place")),
-    ),
-    "company": (
-        (("founded", "founder"), ("{S} was founded in {founded} by {founder}.|founded",
-                                  "{founder} founded it in {founded}.|founded")),
-        (("founded",), ("{S} was established in {founded}.|established", "It dates from {founded}.|dates")),
-        (("founder",), ("{P} founder was {founder}.|founder", "It was started by {founder}.|started")),
-        (("hq",), ("{P} headquarters are in {hq}.|headquarters", "{S} is headquartered in {hq}.|headquartered")),
-        (("employees",), ("{S} employs {employees} people.|employs", "{P} workforce numbers {employees}.|workforce",
-                          "It has {employees} employees.|employees")),
-    ),
+        "genre": ("Critics describe {name} as a {genre} novel.|describe", "{name} is usually read as a {genre} "
+                  "story.|read"),
+        "published": ("{S} was first published in {published}.|published",
+                      "The first edition appeared in {published}.|edition",
+                      "Published in {published}, it was reprinted many times.|published"),
+        "pages": ("The first edition runs to {pages} pages.|pages", "{S} has {pages} pages.|pages"),
+        "setting": ("The story is set in {setting}.|set", "The novel takes place in {setting}.|takes place"),
+    },
+    "company": {
+        "founded+founder": ("{S} was founded in {founded} by {founder}.|founded",
+                            "{founder} founded it in {founded}.|founded"),
+        "founded": ("{S} was established in {founded}.|established", "It dates from {founded}.|dates"),
+        "founder": ("{P} founder was {founder}.|founder", "It was started by {founder}.|started"),
+        "hq": ("{P} headquarters are in {hq}.|headquarters", "{S} is headquartered in {hq}.|headquartered"),
+        "employees": ("{S} employs {employees} people.|employs", "{P} workforce numbers {employees}.|workforce",
+                      "It has {employees} employees.|employees"),
+    },
 }
 # Sentences that state no fact; some share a word with a fact sentence, so a lookup may meet them first. Each
 # names its article's entity, so that two articles never show the same sentence (a lookup in each would repeat),
@@ -225,7 +226,7 @@ def write_article(kind: str, values: dict[str, Any], rng: random.Random) -> tupl
         where["birth_year"] = (0, "", shown["birth_year"])
     if kind == "person" and "{died_date}" in lead:
         where["died"] = (0, "", shown["died"])
-    units = [(attrs, templates) for attrs, templates in SENTENCES[kind]
+    units = [(attrs, templates) for attrs, templates in ((tuple(k.split("+")), t) for k, t in SENTENCES[kind].items())
              if all(a in shown for a in attrs) and not any(a in where for a in attrs)]
     rng.shuffle(units)
     taken: set[str] = set(where)

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import InputError
-from ..types import TASK_TYPES, Task
-from .generate import World, generate_world, load_world
-from .records import SPLITS
+from ..types import Task
+from .generate import World, generate_world, load_world, select_tasks
 
 __all__ = ["WORLD_NAMES", "FEVER_SUFFIX", "world_by_name", "world_tasks", "parse_world_spec", "world_label",
            "suite_world", "write_named_world", "world_folder"]
@@ -88,13 +87,7 @@ def write_named_world(name: str, seed: int, out: str | Path) -> Path:
 
 def world_tasks(name: str, split: str, types: Iterable[str] | str | None = None) -> list[Task]:
     """The tasks of one split of a named world, optionally only some TASK_TYPES."""
-    if split not in SPLITS:
-        raise InputError(f"Unknown split {split!r}. Available: {', '.join(SPLITS)}.")
-    wanted = (types,) if isinstance(types, str) else tuple(types) if types is not None else TASK_TYPES
-    unknown = [t for t in wanted if t not in TASK_TYPES]
-    if unknown:
-        raise InputError(f"Unknown task type(s) {unknown}. Available: {', '.join(TASK_TYPES)}.")
-    return [t for t in world_by_name(name).tasks[split] if t.type in wanted]
+    return select_tasks(lambda: world_by_name(name), split, types)
 
 
 def parse_world_spec(spec: str) -> tuple[str, str, list[str] | None] | None:

@@ -1,4 +1,4 @@
-"""The demo world's task suites: gold trajectories made by running the real tools, and the splits.
+"""The demo world's task suites: gold trajectories made by running the real tools (``gold.py``), and the splits.
 
 ``build_suites`` turns a generated world (entities, their corpus and where each fact sits) into
 train / dev / test task lists. Test and dev draw on a few held-out countries; train takes only
@@ -10,27 +10,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from ..corpus import Corpus
 from ..errors import WorldError
-from ..tools.core import ToolContext, default_tools
-from ..types import TASK_TYPES, GoldStep, Task
+from ..types import TASK_TYPES, Task
+from .gold import GoldSteps, arithmetic_tasks, numeric_plan, numeric_roots, task_text
 from .records import SPLITS, Entity, Where
-from .text import (
-    ARITHMETIC,
-    BRIDGES,
-    COMPARISONS,
-    FACTS,
-    KINDS,
-    NOUNS,
-    NUMERIC,
-    OPERATIONS,
-    THOUGHTS,
-    fix_articles,
-    fmt_number,
-    ref,
-)
+from .text import BRIDGES, COMPARISONS, FACTS, KINDS, NOUNS, THOUGHTS, fix_articles, fmt_number, ref
 
 __all__ = ["build_suites", "SuiteKit", "HELD_OUT", "TRAIN_MAX"]
 
@@ -41,23 +28,8 @@ TRAIN_MAX = 400  # train tasks per type, at most
 # ---------------------------------------------------------------- gold trajectories
 
 
-class _Gold:
-    """Writes a gold trajectory by running the real tools, one step at a time."""
-
-    def __init__(self, corpus: Corpus, entities: dict[str, Entity], where: Where) -> None:
-        self.tools, self.context = default_tools(), ToolContext(corpus=corpus)
-        self.entities, self.where = entities, where
-        self.steps: list[GoldStep] = []
-
-    def act(self, thought: str, action: str, argument: str) -> str:
-        observation = self.tools.run(action, argument, self.context)
-        self.steps.append(GoldStep(thought, action, argument, observation))
-        return observation
-
-    def topic(self, title: str, attrs: Iterable[str]) -> str:
-        e = self.entities[title]
-        its = {"she": "her", "he": "his"}.get(e.attrs.get("pronoun", ""), "its")
-        return " and ".join(f"{its} {FACTS[e.kind, a].topic}" for a in attrs)
+class _Gold(GoldSteps):
+    """Writes a gold trajectory of world 1: search a title, look up what its opening does not say."""
 
     def says(self, title: str, attr: str) -> str:
         e = self.entities[title]
@@ -80,12 +52,6 @@ class _Gold:
             if self.where[title][a][0] < 3 and _value_text(self.entities[title].attrs[a]) not in observation:
                 raise WorldError(f"Generator bug: search[{title}] does not show its {a}: {observation!r}.")
         return " ".join(self.says(title, a) for a in attrs)
-
-    def finish(self, thought: str, answer: str) -> str:
-        if self.tools.run("finish", answer, self.context) != answer:
-            raise WorldError(f"Generator bug: finish[{answer}] does not return the answer.")
-        self.steps.append(GoldStep(thought, "finish", answer, None))
-        return answer
 
 
 def _value_text(value: Any) -> str:
@@ -118,17 +84,8 @@ def _specs(entities: dict[str, Entity], where: Where) -> dict[str, list[tuple]]:
         have = [e for e in by_kind[d[0]] if d[1] in e.attrs]
         out["comparison"] += [("comparison", f"{d[0]}.{d[1]}", (a.title, b.title), d) for i, a in enumerate(have)
                               for b in have[i + 1:] if a.attrs[d[1]] != b.attrs[d[1]]]
-    for d in NUMERIC:
-        roots = [[e for e in by_kind[k] if all(_operand(entities, e.title, p) is not None
-                                               for i, p in d[3] if d[1][i] == k)] for k in d[1]]
-        pairs = [(a,) for a in roots[0]] if len(roots) == 1 else [
-            (a, b) for i, a in enumerate(roots[0]) for b in roots[1][(i + 1 if d[1][0] == d[1][1] else 0):]]
-        for pair in pairs:
-            values = [_operand(entities, pair[i].title, p) for i, p in d[3]]
-            if d[4] == "sub" and len(pair) == 2 and values[0] < values[1]:
-                pair, values = pair[::-1], values[::-1]
-            if values[0] != values[1] and (d[4] != "sub" or values[0] > values[1]):
-                out["numeric"].append(("numeric", d[0], tuple(e.title for e in pair), d))
+    out["numeric"] = [("numeric", d[0], roots, d)
+                      for d, roots in numeric_roots(by_kind, lambda title, path: _operand(entities, title, path))]
     return out
 
 
@@ -191,37 +148,19 @@ def _comparison(g: _Gold, e: list[Entity], d: tuple, rng: random.Random, meta: d
 
 
 def _numeric(g: _Gold, e: list[Entity], d: tuple, rng: random.Random, meta: dict) -> tuple[str, str, list[str]]:
-    _, _, question, operands, op = d
+    question = d[2]
     names = [ref(x.title, x.kind) for x in e]
-    visits: dict[str, list[str]] = {}  # title -> attributes to read there, in the order of reading
-    parts, values = [], []
-    for i, path in operands:
-        *link, attr = path.split(">")
-        if link:
-            visits.setdefault(e[i].title, []).append(link[0])
-        target = g.entities[e[i].attrs[link[0]]] if link else e[i]
-        visits.setdefault(target.title, []).append(attr)
-        of = f" of the {FACTS[e[i].kind, link[0]].topic}" if link else ""
-        parts.append(f"the {FACTS[target.kind, attr].topic}{of} of {names[i]}")
-        values.append(target.attrs[attr])
-    if op == "diff":
-        values.sort(reverse=True)
-    if operands[0][0] == operands[1][0] and ">" not in operands[0][1] + operands[1][1]:  # two facts of one entity
-        parts[0] = parts[0].rsplit(" of ", 1)[0]
-    template, operation = OPERATIONS[op]
-    expression = template.format(*values)
+    plan = numeric_plan(g, e, d, names)
+    visits, expression = plan.visits, plan.expression
     order = list(visits)
-    thought = THOUGHTS["numeric"].format(parts=" and ".join(parts), operation=operation, title=order[0])
+    thought = THOUGHTS["numeric"].format(parts=plan.parts, operation=plan.operation, title=order[0])
     for n, title in enumerate(order):
         says = g.visit(thought, title, visits[title])
         if n + 1 < len(order):
             following = order[n + 1]
             thought = THOUGHTS["next"].format(says=says, title=following, topic=g.topic(following, visits[following]))
     result = g.act(THOUGHTS["calculate"].format(says=says, expression=expression), "calculate", expression)
-    a, b = values
-    expected = a + b if op == "sum" else a // b if op == "floordiv" else a - b
-    if result != str(expected):
-        raise WorldError(f"Generator bug: calculate[{expression}] gave {result}, expected {expected}.")
+    plan.check(result)
     g.finish(THOUGHTS["result"].format(result=result), result)
     meta["expression"] = expression
     return question.format(**dict(zip("ab", names))), result, []
@@ -232,8 +171,7 @@ def _numeric(g: _Gold, e: list[Entity], d: tuple, rng: random.Random, meta: dict
 
 def _mentions(task: Task, titles: list[tuple[str, str]]) -> list[str]:
     """Titles of every entity named anywhere in the question or the trajectory (case-insensitive)."""
-    steps = [f"{s.thought}\n{s.argument}\n{s.observation or ''}" for s in task.trajectory]
-    text = "\n".join([task.question, *steps]).lower()
+    text = task_text(task)
     return [title for title, low in titles if low in text]
 
 
@@ -250,21 +188,8 @@ def _interleave(specs: list[tuple], rng: random.Random) -> list[tuple]:
 
 
 def _arithmetic(n: int, rng: random.Random, used: set[str], corpus: Corpus) -> list[Task]:
-    tasks: list[Task] = []
-    while len(tasks) < n:
-        name, question_t, expression_t = ARITHMETIC[rng.randrange(len(ARITHMETIC))]
-        a, b = rng.randint(12, 99), rng.randint(3, 40)
-        numbers = {"a": a, "b": b, "c": rng.randint(2, min(500, a * b - 1, a * a - 1)), "p": a * b}
-        question, expression = question_t.format(**numbers), expression_t.format(**numbers)
-        if question in used:
-            continue
-        used.add(question)
-        g = _Gold(corpus, {}, {})
-        result = g.act(THOUGHTS["arithmetic"].format(expression=expression), "calculate", expression)
-        g.finish(THOUGHTS["result"].format(result=result), result)
-        meta = {"subtype": name, "expression": expression, "hops": 0, "lookups": 0, "needs_lookup": False}
-        tasks.append(Task("", question, result, "arithmetic", trajectory=g.steps, meta=meta))
-    return tasks
+    return arithmetic_tasks(n, rng, used, lambda: GoldSteps(corpus, {}, {}),
+                            lambda move, **words: THOUGHTS[move].format(**words))
 
 
 @dataclass(frozen=True)

@@ -16,23 +16,15 @@ from typing import Any, Callable
 
 from ..corpus import Corpus, base_title
 from ..errors import WorldError
-from ..tools.core import ToolContext, default_tools
+from ..tools.core import ToolContext
 from ..tools.matching import keywords_for
-from ..types import TASK_TYPES, GoldStep, Task
+from ..types import TASK_TYPES, Task
+from .gold import GoldSteps, arithmetic_tasks, numeric_plan, numeric_roots, task_text
 from .phrasing import BOTH_QUESTIONS, BRIDGE_QUESTIONS, MORE_QUESTIONS, QUESTIONS, say
 from .prose import number_forms
 from .records import Entity
 from .tasks import SuiteKit, build_suites
-from .text import (
-    ARITHMETIC,
-    BRIDGES,
-    COMPARISONS,
-    FACTS,
-    KINDS,
-    NOUNS,
-    NUMERIC,
-    OPERATIONS,
-)
+from .text import BRIDGES, COMPARISONS, FACTS, KINDS, NOUNS
 
 __all__ = ["build_suites2", "KIT2", "called"]
 
@@ -58,27 +50,22 @@ def called(entity: Entity, rng: random.Random) -> tuple[str, str]:
     return (f"the {base}" if entity.kind == "river" else base), base
 
 
-class _Gold2:
-    """Writes a gold trajectory by running the real tools, checking each step as it is made."""
+class _Gold2(GoldSteps):
+    """Writes a gold trajectory of world 2 by running the real tools, checking each step as it is made."""
+
+    topic_of = staticmethod(_topic)
 
     def __init__(self, corpus: Corpus, entities: dict[str, Entity], where: dict[str, Any], rng: random.Random) -> None:
-        self.tools, self.context = default_tools(), ToolContext(corpus=corpus)
-        self.entities, self.where, self.rng = entities, where, rng
-        self.steps: list[GoldStep] = []
+        super().__init__(corpus, entities, where)
+        self.rng = rng
         self.namesakes = 0  # searches that opened a namesake, so the qualified title was searched next
         self.facts: list[list[Any]] = []  # [title, sentence index] of each fact read, as HotpotQA's supporting facts
 
     def act(self, thought: str, action: str, argument: str) -> str:
-        observation = self.tools.run(action, argument, self.context)
+        observation = super().act(thought, action, argument)
         if "(Note: " in observation or self.context.loop:
             raise WorldError(f"Generator bug: {action}[{argument}] met the loop guard: {observation!r}.")
-        self.steps.append(GoldStep(thought, action, argument, observation))
         return observation
-
-    def topic(self, title: str, attrs: list[str]) -> str:
-        e = self.entities[title]
-        its = {"she": "her", "he": "his"}.get(e.attrs.get("pronoun", ""), "its")
-        return " and ".join(f"{its} {_topic(e.kind, a)}" for a in attrs)
 
     def says(self, title: str, attr: str) -> str:
         e = self.entities[title]
@@ -135,12 +122,6 @@ class _Gold2:
                 return word
         raise WorldError(f"Generator bug: no lookup in {title} reaches sentence {index} without repeating itself.")
 
-    def finish(self, thought: str, answer: str) -> str:
-        if self.tools.run("finish", answer, self.context) != answer:
-            raise WorldError(f"Generator bug: finish[{answer}] does not return the answer.")
-        self.steps.append(GoldStep(thought, "finish", answer, None))
-        return answer
-
 
 def _answer(g: _Gold2, title: str, attr: str) -> tuple[str, list[str]]:
     """The answer as the text writes it, and other spellings that count."""
@@ -179,17 +160,8 @@ def _specs(entities: dict[str, Entity], where: dict[str, Any]) -> dict[str, list
         out["comparison"] += [("comparison", f"both.{kind}.{attr}", (a.title, b.title), ("both", kind, attr),
                                f"both.{kind}.{attr}/{a.attrs[attr] == b.attrs[attr]}")
                               for i, a in enumerate(have) for b in have[i + 1:]]
-    for d in NUMERIC:
-        roots = [[e for e in by_kind[k] if all(_operand(entities, where, e.title, p) is not None
-                                               for i, p in d[3] if d[1][i] == k)] for k in d[1]]
-        pairs = [(a,) for a in roots[0]] if len(roots) == 1 else [
-            (a, b) for i, a in enumerate(roots[0]) for b in roots[1][(i + 1 if d[1][0] == d[1][1] else 0):]]
-        for pair in pairs:
-            values = [_operand(entities, where, pair[i].title, p) for i, p in d[3]]
-            if d[4] == "sub" and len(pair) == 2 and values[0] < values[1]:
-                pair, values = pair[::-1], values[::-1]
-            if values[0] != values[1] and (d[4] != "sub" or values[0] > values[1]):
-                out["numeric"].append(("numeric", d[0], tuple(e.title for e in pair), d, d[0]))
+    out["numeric"] = [("numeric", d[0], roots, d, d[0]) for d, roots in
+                      numeric_roots(by_kind, lambda title, path: _operand(entities, where, title, path))]
     return out
 
 
@@ -288,39 +260,23 @@ def _both(g: _Gold2, e: list[Entity], d: tuple, names: list[str], queries: list[
 
 
 def _numeric(g: _Gold2, e: list[Entity], d: tuple, meta: dict) -> tuple[str, str, list[str]]:
-    _, _, question, operands, op = d
+    question = d[2]
     called_e = [called(x, g.rng) for x in e]
     names = [c[0] for c in called_e]
-    visits: dict[str, list[str]] = {}
+    plan = numeric_plan(g, e, d, [c[1] for c in called_e])  # the thought names each root as it searches it
+    visits, expression = plan.visits, plan.expression
     queries = {x.title: c[1] for x, c in zip(e, called_e)}
-    parts, values = [], []
-    for i, path in operands:
-        *link, attr = path.split(">")
-        if link:
-            visits.setdefault(e[i].title, []).append(link[0])
-        target = g.entities[e[i].attrs[link[0]]] if link else e[i]
-        queries.setdefault(target.title, base_title(target.title))
-        visits.setdefault(target.title, []).append(attr)
-        of = f" of the {FACTS[e[i].kind, link[0]].topic}" if link else ""
-        parts.append(f"the {_topic(target.kind, attr)}{of} of {queries[e[i].title]}")
-        values.append(target.attrs[attr])
-    if op == "diff":
-        values.sort(reverse=True)
-    if operands[0][0] == operands[1][0] and ">" not in operands[0][1] + operands[1][1]:
-        parts[0] = parts[0].rsplit(" of ", 1)[0]
-    template, operation = OPERATIONS[op]
-    expression = template.format(*values)
+    for title in visits:  # an entity reached through a link is searched by its name
+        queries.setdefault(title, base_title(title))
     order = list(visits)
-    thought = say("numeric", g.rng, parts=" and ".join(parts), operation=operation, name=queries[order[0]])
+    thought = say("numeric", g.rng, parts=plan.parts, operation=plan.operation, name=queries[order[0]])
     for n, title in enumerate(order):
         says = g.read(title, visits[title], queries[title], thought)
         if n + 1 < len(order):
             nxt = order[n + 1]
             thought = say("next", g.rng, says=says, name=queries[nxt], topic=g.topic(nxt, visits[nxt]))
     result = g.act(say("calculate", g.rng, says=says, expression=expression), "calculate", expression)
-    a, b = values
-    if result != str(a + b if op == "sum" else a // b if op == "floordiv" else a - b):
-        raise WorldError(f"Generator bug: calculate[{expression}] gave {result}.")
+    plan.check(result)
     g.finish(say("result", g.rng, result=result), result)
     meta["expression"] = expression
     return question.format(**dict(zip("ab", names))), result, []
@@ -328,21 +284,8 @@ def _numeric(g: _Gold2, e: list[Entity], d: tuple, meta: dict) -> tuple[str, str
 
 def _arithmetic(n: int, rng: random.Random, used: set[str], corpus: Corpus) -> list[Task]:
     rng = random.Random(f"demo2:arithmetic:{rng.getrandbits(64)}")  # other numbers than world 1's, same seed
-    tasks: list[Task] = []
-    while len(tasks) < n:
-        name, question_t, expression_t = ARITHMETIC[rng.randrange(len(ARITHMETIC))]
-        a, b = rng.randint(12, 99), rng.randint(3, 40)
-        numbers = {"a": a, "b": b, "c": rng.randint(2, min(500, a * b - 1, a * a - 1)), "p": a * b}
-        question, expression = question_t.format(**numbers), expression_t.format(**numbers)
-        if question in used:
-            continue
-        used.add(question)
-        g = _Gold2(corpus, {}, {}, rng)
-        result = g.act(say("arithmetic", rng, expression=expression), "calculate", expression)
-        g.finish(say("result", rng, result=result), result)
-        meta = {"subtype": name, "expression": expression, "hops": 0, "lookups": 0, "needs_lookup": False}
-        tasks.append(Task("", question, result, "arithmetic", trajectory=g.steps, meta=meta))
-    return tasks
+    return arithmetic_tasks(n, rng, used, lambda: _Gold2(corpus, {}, {}, rng),
+                            lambda move, **words: say(move, rng, **words))
 
 
 def _needle_mentions(entities: dict[str, Entity]) -> Callable[[Task], list[str]]:
@@ -351,8 +294,7 @@ def _needle_mentions(entities: dict[str, Entity]) -> Callable[[Task], list[str]]
                for t, e in entities.items()]
 
     def mentions(task: Task) -> list[str]:
-        steps = [f"{s.thought}\n{s.argument}\n{s.observation or ''}" for s in task.trajectory]
-        text = "\n".join([task.question, *steps]).lower()
+        text = task_text(task)
         return [t for t, words in needles if any(w in text for w in words)]
 
     return mentions
