@@ -1,4 +1,5 @@
-"""The run store: one SQLite file with runs and evaluations (runs), fine-tune jobs (jobs) and users' corpora (corpora).
+"""The run store: one SQLite file with runs, attributions and prompt versions (runs), evaluations (evals),
+fine-tune jobs (jobs), users' corpora (corpora) and forks (forks); ``Store`` in runs.py joins them.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 from ..errors import StoreError
 from ..types import Trace
 from .corpora import CORPORA_MIGRATION, CorporaMixin
+from .evals import EVALS_MIGRATION, EvalsMixin
 from .forks import FORKS_MIGRATION, ForksMixin, save_fork_row
 from .jobs import JOBS_MIGRATION, JobsMixin
 
@@ -51,27 +52,8 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at DESC);
     """,
-    # 2: evaluation runs and one result row per (task, mode)
-    """
-    CREATE TABLE IF NOT EXISTS eval_runs (
-        id TEXT PRIMARY KEY,
-        created_at REAL NOT NULL,
-        suite TEXT NOT NULL,
-        modes TEXT NOT NULL,
-        model TEXT NOT NULL,
-        config_json TEXT NOT NULL,
-        n_items INTEGER NOT NULL,
-        status TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS eval_results (
-        run_id TEXT NOT NULL,
-        task_id TEXT NOT NULL,
-        mode TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        row_json TEXT NOT NULL,
-        PRIMARY KEY (run_id, task_id, mode)
-    );
-    """,
+    # 2: evaluation runs and one result row per (task, mode) (see evals.py)
+    EVALS_MIGRATION,
     # 3: attribution results, cached by what they were computed from
     """
     CREATE TABLE IF NOT EXISTS attributions (
@@ -143,8 +125,8 @@ class RunSummary:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created_at))
 
 
-class Store(JobsMixin, CorporaMixin, ForksMixin):
-    """Runs (and, as the workbench grows, prompt versions, jobs and metrics) in one SQLite file."""
+class Store(EvalsMixin, JobsMixin, CorporaMixin, ForksMixin):
+    """Runs, evaluations, attributions, prompt versions, jobs, corpora and forks in one SQLite file."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self._memory = str(path) == ":memory:"
@@ -236,10 +218,17 @@ class Store(JobsMixin, CorporaMixin, ForksMixin):
     def save_trace(self, trace: Trace, tags: str = "") -> str:
         """Insert or replace a run; returns its id."""
         with self._tx("save a run to") as conn:
-            conn.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                         self._trace_row(trace, tags))
-            save_fork_row(conn, trace)
+            self._insert_run(conn, trace, tags)
         return trace.id
+
+    @staticmethod
+    def _insert_run(conn: sqlite3.Connection, trace: Trace, tags: str) -> None:
+        """Write one run row (and its forks row) inside the caller's transaction."""
+        conn.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     (trace.id, trace.created_at, trace.task, trace.mode, trace.model, trace.prompt_name,
+                      trace.prompt_hash, trace.answer, trace.gold, trace.stop_reason or "", len(trace.steps),
+                      trace.n_errors, trace.generated_tokens, trace.wall_time, tags, trace.to_json()))
+        save_fork_row(conn, trace)
 
     def get_trace(self, run_id: str) -> Trace:
         with self._read() as conn:
@@ -285,63 +274,6 @@ class Store(JobsMixin, CorporaMixin, ForksMixin):
         ]
         return pd.DataFrame(rows, columns=["id", "when", "task", "mode", "model", "answer", "stop", "steps", "errors",
                                            "tokens", "seconds"])
-
-    # ------------------------------------------------------------------ evaluations
-    def _trace_row(self, trace: Trace, tags: str) -> tuple:
-        return (trace.id, trace.created_at, trace.task, trace.mode, trace.model, trace.prompt_name, trace.prompt_hash,
-                trace.answer, trace.gold, trace.stop_reason or "", len(trace.steps), trace.n_errors,
-                trace.generated_tokens, trace.wall_time, tags, trace.to_json())
-
-    def start_eval(self, run_id: str, suite: str, modes: list[str], model: str, config: dict[str, Any],
-                   n_items: int) -> None:
-        """Record an evaluation run (kept as it is if it exists: a resumed run keeps its start)."""
-        with self._tx("start an evaluation in") as conn:
-            conn.execute("INSERT OR IGNORE INTO eval_runs VALUES (?,?,?,?,?,?,?,?)",
-                         (run_id, time.time(), suite, ",".join(modes), model, json.dumps(config), n_items, "running"))
-            conn.execute("UPDATE eval_runs SET status='running' WHERE id=? AND status != 'done'", (run_id,))
-
-    def finish_eval(self, run_id: str, status: str = "done") -> None:
-        with self._tx("update an evaluation in") as conn:
-            conn.execute("UPDATE eval_runs SET status=? WHERE id=?", (status, run_id))
-
-    def save_eval_item(self, run_id: str, row: dict[str, Any], traces: list[Trace]) -> None:
-        """One (task, mode) result and its traces, in one transaction: all of it lands or none."""
-        with self._tx("save an evaluation result to") as conn:
-            for trace in traces:
-                conn.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                             self._trace_row(trace, f"eval:{run_id}"))
-                save_fork_row(conn, trace)
-            conn.execute("INSERT OR REPLACE INTO eval_results VALUES (?,?,?,?,?)",
-                         (run_id, row["task_id"], row["mode"], time.time(), json.dumps(row, default=str)))
-
-    def eval_done(self, run_id: str) -> set[tuple[str, str]]:
-        """The (task id, mode) pairs of an evaluation that already have a result."""
-        with self._read() as conn:
-            return {(t, m) for t, m in conn.execute("SELECT task_id, mode FROM eval_results WHERE run_id=?", (run_id,))}
-
-    def eval_rows(self, run_id: str) -> list[dict[str, Any]]:
-        with self._read() as conn:
-            rows = conn.execute("SELECT row_json FROM eval_results WHERE run_id=? ORDER BY created_at", (run_id,))
-            return [json.loads(r[0]) for r in rows]
-
-    def get_eval(self, run_id: str) -> dict[str, Any]:
-        with self._read() as conn:
-            row = conn.execute("SELECT id, created_at, suite, modes, model, config_json, n_items, status FROM eval_runs "
-                               "WHERE id=?", (run_id,)).fetchone()
-        if row is None:
-            raise StoreError(f"No evaluation with id {run_id!r} in {self.path}. List them with `workbench evals`.")
-        return {"id": row[0], "created_at": row[1], "suite": row[2], "modes": row[3].split(","), "model": row[4],
-                "config": json.loads(row[5]), "n_items": row[6], "status": row[7]}
-
-    def list_evals(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Evaluation runs, newest first, with how many of their items are done."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT e.id, e.created_at, e.suite, e.modes, e.model, e.n_items, e.status, "
-                "(SELECT COUNT(*) FROM eval_results r WHERE r.run_id = e.id) "
-                "FROM eval_runs e ORDER BY e.created_at DESC LIMIT ?", (int(limit),)).fetchall()
-        return [{"id": r[0], "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(r[1])), "suite": r[2],
-                 "modes": r[3], "model": r[4], "items": r[5], "status": r[6], "done": r[7]} for r in rows]
 
     # ------------------------------------------------------------------ attributions
     def save_attribution(self, key: str, result: Any) -> None:
