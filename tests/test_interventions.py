@@ -10,6 +10,7 @@ import pytest
 from workbench.agent import Agent
 from workbench.corpus import Corpus, Document
 from workbench.errors import InputError
+from workbench.fastforward import row_forward
 from workbench.generation import RUN_CACHE, encode_fed
 from workbench.interventions import compare_fork, fork, token_alternatives
 from workbench.testing import ScriptedModel
@@ -62,6 +63,15 @@ def _record_forwards(monkeypatch, lm):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(lm.model, "forward", counting)
+    rows = row_forward(lm)  # the row path (fastforward.py) computes without model.forward: count it too
+    if rows is not None:
+        row_original = rows.forward
+
+        def counting_rows(items):
+            calls.extend((cache.get_seq_length(), len(ids)) for cache, ids, _ in items)
+            return row_original(items)
+
+        monkeypatch.setattr(rows, "forward", counting_rows)
     return calls
 
 

@@ -110,10 +110,14 @@ class SelfConsistency:
         return frozenset({self.mode})
 
     def run(self, item: Item) -> Outcome:
+        from .batching import default_batch, parallel_map
+
         cfg = item.config
         traces, answers = [], []
-        for i in range(cfg.sc_samples):
-            trace = item.agent(self.mode, temperature=cfg.sc_temperature, seed=cfg.seed + i).run(item.question)
+        chains = parallel_map(  # the k chains decode together (batching.py); each keeps its own seed
+            lambda i: item.agent(self.mode, temperature=cfg.sc_temperature, seed=cfg.seed + i).run(item.question),
+            list(range(cfg.sc_samples)), default_batch(item.model))
+        for trace in chains:
             traces.append(trace)
             answer = item.answer_of(trace)
             if answer:

@@ -212,14 +212,18 @@ def _shard() -> tuple[int, int, Any]:
 def stream_evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, config: EvalConfig | None = None,
                     store: Store | None = None, run_id: str | None = None, limit: int | None = None,
                     fresh: bool = False, shard: tuple[int, int] | None = None,
-                    prompts: dict | None = None) -> Iterator[EvalResult]:
+                    prompts: dict | None = None, batch: int | None = None) -> Iterator[EvalResult]:
     """Run every task of ``suite`` in every mode, yielding the growing EvalResult as each row finishes.
 
     Results and traces go to ``store`` as they finish (``result.rows[-1]`` is the new row; rows stored
     before a resume come first). The last value has ``finished`` set and holds every process's rows.
     ``shard``: (index, count) to take every count-th item; by default taken from ``accelerate launch``.
     ``prompts``: agent mode -> PromptTemplate to use instead of the presets (part of the run id).
+    ``batch``: tasks run at once, their decoding passes shared (batching.py); None lets the machine choose.
+    Rows come and are stored in task order either way; greedy results are the same as one at a time.
     """
+    from .batching import default_batch, parallel_map
+
     config = config or EvalConfig()
     modes = list(modes)
     unknown = [m for m in modes if m not in EVAL_MODES]
@@ -240,8 +244,11 @@ def stream_evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, con
     done = store.eval_done(run_id)
     mine = [(t, m) for i, (t, m) in enumerate(items) if i % count == index and (t.id, m) not in done]
     result = EvalResult(run_id, suite.name, modes, model_name, store.eval_rows(run_id), asdict(config), todo=len(mine))
-    for task, mode in mine:
-        row, traces = run_item(model, suite, task, mode, config, prompts)
+    batch = default_batch(model) if batch is None else batch
+    if batch < 1:
+        raise InputError(f"batch must be at least 1 (tasks decoded together), got {batch}.")
+    runs = parallel_map(lambda item: run_item(model, suite, item[0], item[1], config, prompts), mine, batch)
+    for row, traces in runs:
         row["process"] = index
         store.save_eval_item(run_id, row, traces)
         result.rows.append(row)
@@ -259,13 +266,13 @@ def stream_evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, con
 def evaluate(suite: Suite | str, modes: Iterable[str], model: Any, *, config: EvalConfig | None = None,
              store: Store | None = None, run_id: str | None = None, limit: int | None = None, fresh: bool = False,
              progress: Callable[[int, int, dict[str, Any]], None] | bool = False,
-             shard: tuple[int, int] | None = None, prompts: dict | None = None) -> EvalResult:
+             shard: tuple[int, int] | None = None, prompts: dict | None = None, batch: int | None = None) -> EvalResult:
     """The last value of :func:`stream_evaluate` (same arguments).
 
     ``progress``: True for a tqdm bar, or a callback (done, total, row) per finished item.
     """
     stream = stream_evaluate(suite, modes, model, config=config, store=store, run_id=run_id, limit=limit,
-                             fresh=fresh, shard=shard, prompts=prompts)
+                             fresh=fresh, shard=shard, prompts=prompts, batch=batch)
     bar = None
     result = None
     for result in stream:

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from .batching import batcher_for
 from .errors import ConfigError
+from .fastforward import GrowingCache
 from .kvcache import PREFIX_CACHE, PrefixCache, cache_kwarg, clear_prefix_cache, crop_cache
 from .sampling import draft_from_context, pick_token, sampling_rng, trim_to_cut
 from .types import GenerationStop, Segment, SegmentKind, StepGeneration
@@ -41,6 +44,10 @@ __all__ = ["GenerationConfig", "Generation", "Session", "LanguageModel", "Decode
 
 StopFn = Callable[[str], "int | None"]  # generated text -> where to cut it, or None to go on
 _PREFILL_CHUNK = 1024  # tokens per forward pass while prefilling: bounds activation memory
+# On the row path (fastforward.py) prefill goes in chunks of this size whether or not other runs decode
+# alongside, so a run computes its keys / values in the same pieces batched or alone, and a newcomer's
+# prefill holds the other runs back for one short pass at a time.
+_ROW_CHUNK = 128
 N_ALTERNATIVES = 5  # most likely tokens recorded at each generated position (from logits already computed)
 # The keys / values of the last few finished runs, by run id: a fork of one of them reuses the part before
 # its edit instead of recomputing it (interventions.py). Stored as (ids, cache); copied in and out.
@@ -178,6 +185,8 @@ class DecodeSession:
         self._shared_prefix = 0  # ids[:n] are a prefix shared with other runs (0: none declared)
         self._offered: tuple[tuple[int, ...], Any, list[int]] | None = None  # a parent run's (ids, cache, boundaries)
         self._forced: _Decoded | None = None  # ids given as the start of the next generation (a token fork)
+        # The row path and its batcher (batching.py) where the architecture allows; else the HF forward.
+        self._batcher = batcher_for(lm) if self.reuse_cache else None
 
     # --------------------------------------------------------------- feeding
     def feed(self, text: str, kind: SegmentKind = "scaffold", label: str = "") -> Segment:
@@ -262,7 +271,7 @@ class DecodeSession:
         limit = self._limit(config)
         prompt_tokens = len(self.ids) - (len(self._forced.ids) if self._forced else 0)  # given ids are generated ones
         t0 = time.perf_counter()
-        with self._torch.inference_mode():
+        with self._torch.inference_mode(), (self._batcher.session() if self._batcher else nullcontext()):
             reused, prefilled = self._prefill()
             t1 = time.perf_counter()
             out = self._decode(limit, stop, config, cancel)
@@ -293,6 +302,8 @@ class DecodeSession:
     def _adopt_offered(self) -> None:
         ids, cache, boundaries = self._offered  # type: ignore[misc]
         self._offered = None
+        if not self._fits(cache):  # kept by a session on the other path: recompute instead
+            return
         common = 0
         for a, b in zip(ids, self.ids):
             if a != b:
@@ -306,7 +317,7 @@ class DecodeSession:
 
     def _restore_prefix(self) -> int:
         """Start the cache from the shared prefix: copied from the prefix cache, or computed and stored there."""
-        key = (id(self.model), tuple(self.ids[: self._shared_prefix]))
+        key = (id(self.model), self._batcher is not None, tuple(self.ids[: self._shared_prefix]))
         hit = self.prefix_cache.get(key)
         if hit is not None:
             self._cache, self._cached = hit, self._shared_prefix
@@ -315,9 +326,15 @@ class DecodeSession:
         self.prefix_cache.put(key, self._cache)
         return 0
 
+    def _fits(self, cache: Any) -> bool:
+        """Whether ``cache`` is of the kind this session's path uses (GrowingCache on the row path)."""
+        return isinstance(cache, GrowingCache) == (self._batcher is not None)
+
     def _forward(self, ids: list[int], keep: int = 1) -> torch.Tensor:
         """Run ``ids`` through the model on top of the cache; returns the logits of the last
         ``keep`` positions, shape (keep, vocab), and keeps the very last as ``_next_logits``."""
+        if self._batcher is not None:
+            return self._forward_rows(ids, keep)
         torch = self._torch
         if self._cache is None:
             from transformers import DynamicCache
@@ -330,6 +347,18 @@ class DecodeSession:
                              **{cache_kwarg(self.model): self._cache})
             rows = out.logits[0].float()  # (keep, vocab)
             self._next_logits = rows[-1]  # (vocab,)
+        self._cached += len(ids)
+        return rows
+
+    def _forward_rows(self, ids: list[int], keep: int) -> torch.Tensor:
+        """:meth:`_forward` on the row path, through the model's batcher (batched with other runs' passes)."""
+        if self._cache is None:
+            self._cache = self._batcher.rows.new_cache(len(self.ids) + 64)
+        rows = None
+        for i in range(0, len(ids), _ROW_CHUNK):
+            chunk = ids[i : i + _ROW_CHUNK]
+            rows = self._batcher.forward(self._cache, chunk, min(keep, len(chunk)))  # (keep, vocab)
+            self._next_logits = rows[-1]
         self._cached += len(ids)
         return rows
 

@@ -338,6 +338,7 @@ def probe(model: Any, lm: Any, cfg: FineTuneConfig) -> dict[str, float]:
     import torch
 
     from ..agent import Agent
+    from ..batching import default_batch, parallel_map
     from ..datasets import load_suite
     from ..evaluation import exact_match
     from ..models import LoadedModel
@@ -350,12 +351,16 @@ def probe(model: Any, lm: Any, cfg: FineTuneConfig) -> dict[str, float]:
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # LoRA layers live inside it
     current = LoadedModel(model=inner, tokenizer=lm.tokenizer, name=f"{lm.name}+training", source="", device=device,
                           dtype=next(model.parameters()).dtype)
-    solved = steps = 0
-    with torch.no_grad():
-        for task in tasks:
+
+    def run(task: Any) -> Any:
+        with torch.no_grad():
             agent = Agent(current, corpus=suite.corpus_for(task), prompt=cfg.prompt, n_examples=cfg.n_examples,
                           max_steps=6, share_prefix=False, lookahead=0)
-            trace = agent.run(task.question)
+            return agent.run(task.question)
+
+    solved = steps = 0
+    with torch.no_grad():
+        for task, trace in zip(tasks, parallel_map(run, tasks, default_batch(current))):  # decoded together
             solved += exact_match(trace.answer, [task.answer, *task.aliases]) > 0
             steps += len(trace.steps)
     model.train(was_training)
