@@ -198,3 +198,15 @@ def test_two_processes_share_an_evaluation_through_accelerate(tmp_path):
     assert len(rows) == 6 and {r["process"] for r in rows} == {0, 1}
     assert len({(r["task_id"], r["mode"]) for r in rows}) == 6
     assert "direct" in out.stdout and "act" in out.stdout  # the main process printed the merged table
+
+
+def test_the_loop_rate_counts_runs_that_ran_out_of_steps_or_repeated():
+    import pandas as pd
+
+    from workbench.evaluation import aggregate
+
+    base = {"mode": "react", "type": "bridge", "em": 0.0, "f1": 0.0, "success": 0.0, "steps": 3, "invalid_actions": 0,
+            "tool_errors": 0, "wall_time": 1.0, "tokens": 10, "supporting_recall": None}
+    ends = ["finished", "max_steps", "repeated_action", "finished"]
+    table = pd.DataFrame([{**base, "task_id": str(i), "stop_reason": e} for i, e in enumerate(ends)])
+    assert aggregate(table)["loop_rate"].tolist() == [0.5]

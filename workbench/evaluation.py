@@ -122,16 +122,23 @@ def run_item(model: Any, suite: Suite, task: Task, mode: str, config: EvalConfig
 # ------------------------------------------------------------------ tables
 
 
+# Runs that looped: the step budget ran out, or the agent caught a repeated action and forced the answer.
+LOOP_ENDS = ("max_steps", "repeated_action")
+
+
 def aggregate(table: Any, by: tuple[str, ...] = ("mode",)) -> Any:
-    """Per mode (or mode and type): EM, F1, success, steps, invalid-action and tool-error rates, time, tokens."""
+    """Per mode (or mode and type): EM, F1, success, steps, invalid-action, tool-error and loop rates, time,
+    tokens. The loop rate is the share of runs that ended by a loop (:data:`LOOP_ENDS`)."""
     import pandas as pd
 
     if table is None or len(table) == 0:
         return pd.DataFrame(columns=[*by, "tasks", "em", "f1", "success", "steps", "invalid_action_rate",
-                                     "tool_error_rate", "wall_time", "tokens", "supporting_recall"])
+                                     "tool_error_rate", "loop_rate", "wall_time", "tokens", "supporting_recall"])
+    table = table.assign(looped=table["stop_reason"].isin(LOOP_ENDS) if "stop_reason" in table else False)
     grouped = table.groupby(list(by), sort=False)
     out = grouped.agg(tasks=("task_id", "count"), em=("em", "mean"), f1=("f1", "mean"), success=("success", "mean"),
                       steps=("steps", "mean"), invalid=("invalid_actions", "sum"), tool=("tool_errors", "sum"),
+                      loop_rate=("looped", "mean"),
                       n_steps=("steps", "sum"), wall_time=("wall_time", "mean"), tokens=("tokens", "mean"),
                       supporting_recall=("supporting_recall", "mean")).reset_index()
     denominator = out["n_steps"].where(out["n_steps"] > 0, 1)
@@ -142,8 +149,8 @@ def aggregate(table: Any, by: tuple[str, ...] = ("mode",)) -> Any:
     out["mode"] = pd.Categorical(out["mode"], categories=order, ordered=True)
     out = out.sort_values(list(by)).reset_index(drop=True)
     out["mode"] = out["mode"].astype(str)
-    cols = [*by, "tasks", "em", "f1", "success", "steps", "invalid_action_rate", "tool_error_rate", "wall_time",
-            "tokens", "supporting_recall"]
+    cols = [*by, "tasks", "em", "f1", "success", "steps", "invalid_action_rate", "tool_error_rate", "loop_rate",
+            "wall_time", "tokens", "supporting_recall"]
     return out[cols].round(4)
 
 

@@ -192,18 +192,24 @@ def load_model(spec: str | Path | None = None, device: str | None = None, dtype:
     the randomly initialised test model (see workbench.testing). Loaded models are kept per
     process (``cache=False`` loads a fresh copy).
     """
-    if spec is not None and str(spec).startswith("tiny"):
-        seed = str(spec).partition(":")[2]
-        return tiny_model(seed=int(seed) if seed.isdigit() else 0)
+    from .quantize import quantize_int8, split_int8
+
+    base, int8 = split_int8(None if spec is None else str(spec))
+    if base is not None and base.startswith("tiny"):
+        seed = base.partition(":")[2]
+        lm = tiny_model(seed=int(seed) if seed.isdigit() else 0)
+        return quantize_int8(lm) if int8 else lm
     dev, default_dtype = pick_device(device)
     dtype = dtype or default_dtype
     key = (str(spec), str(dev), str(dtype))
     with _load_lock:
         if cache and key in _loaded:
             return _loaded[key]
-        finetuned = _finetune_info(spec)
-        lm = _load_finetuned(Path(str(spec)).expanduser(), finetuned, dev, dtype) if finetuned else \
-            _load_uncached(spec, dev, dtype)
+        finetuned = _finetune_info(base)
+        lm = _load_finetuned(Path(str(base)).expanduser(), finetuned, dev, dtype) if finetuned else \
+            _load_uncached(None if base == "embedded" else base, dev, dtype)
+        if int8:
+            lm = quantize_int8(lm)
         if cache:
             _loaded[key] = lm
         return lm
@@ -232,6 +238,11 @@ def model_label(spec: str | Path | None) -> str:
     >>> model_label(None)
     'SmolLM2-135M-Instruct (base)'
     """
+    from .quantize import INT8_NOTE, split_int8
+
+    base, int8 = split_int8(None if spec is None else str(spec).strip())
+    if int8:
+        return f"{model_label(base)} · {INT8_NOTE}"
     if spec is None or str(spec).strip() in ("", "embedded", DEFAULT_MODEL):
         return f"{DEFAULT_MODEL} (base)"
     text = str(spec).strip()

@@ -94,7 +94,7 @@ def launch(model: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAU
         model = str(shipped) if shipped else None
     demo = build_app(model=model, store=store, models=models, preload=preload, corpora=corpora,
                      split_headings=split_headings)
-    demo.queue(default_concurrency_limit=4)
+    demo.queue(default_concurrency_limit=8)  # runs on one model decode together (batching.py): 8 cost about 3
     try:
         demo.launch(server_name=host, server_port=port, css=CSS, prevent_thread_lock=True, show_error=True,
                     max_file_size=f"{MAX_UPLOAD_MB}mb", footer_links=["api"], **kwargs)

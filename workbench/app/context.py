@@ -62,7 +62,17 @@ class ModelRegistry:
                 found = [self.label_for(spec) for spec in self.discover()]
             except Exception:  # a store that cannot be read must not break the model list
                 found = []
-        return list(dict.fromkeys([self.default, EMBEDDED_LABEL, *self.extra, *found]))
+        return list(dict.fromkeys([self.default, EMBEDDED_LABEL, *self._int8(), *self.extra, *found]))
+
+    def _int8(self) -> list[str]:
+        """The default model's int8 choice ("int8, faster, may differ"), on a CPU, where it is faster."""
+        from ..models import pick_device
+        from ..quantize import INT8_SUFFIX
+
+        spec = self._labels.get(self.default)
+        if pick_device()[0].type != "cpu" or (spec or "").startswith("tiny") or (spec or "").endswith(INT8_SUFFIX):
+            return []
+        return [self.label_for(f"{spec or 'embedded'}{INT8_SUFFIX}")]
 
     def spec(self, label: str | None) -> str | None:
         """The load_model spec of a menu label (the embedded model's is None; a typed value is itself)."""
