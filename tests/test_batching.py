@@ -166,3 +166,17 @@ def test_evaluation_batched_stores_the_rows_it_stores_one_at_a_time(lm, tmp_path
     assert [tuple(r[k] for k in keys) for r in many.rows] == [tuple(r[k] for k in keys) for r in one.rows]
     with pytest.raises(Exception, match="batch must be at least 1"):
         evaluate("demo:test", ["react"], lm, batch=0, **kw)
+
+
+def test_the_int8_choice_quantizes_the_linear_layers_and_still_decodes_on_the_row_path():
+    from workbench.models import load_model, model_label
+
+    lm8 = load_model("tiny+int8")
+    assert "int8" in lm8.name and lm8.meta["quantized"] == "int8"
+    linear = lm8.model.model.layers[0].mlp.down_proj
+    assert not isinstance(getattr(linear, "weight", None), torch.nn.Parameter)  # packed int8, not float weights
+    s = DecodeSession(lm8)
+    assert s._batcher is not None
+    s.feed("Question: 2 + 2?\nThought:", "task", "task")
+    assert len(s.generate(max_new_tokens=8).token_ids) > 0
+    assert model_label("embedded+int8") == "SmolLM2-135M-Instruct (base) · int8, faster, may differ"
