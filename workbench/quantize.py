@@ -18,12 +18,9 @@ through quantized layers, so gradient attribution methods need the float model.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .models import LoadedModel
 
 __all__ = ["INT8_SUFFIX", "INT8_NOTE", "split_int8", "quantize_int8"]
 
@@ -38,8 +35,9 @@ def split_int8(spec: str | None) -> tuple[str | None, bool]:
     return spec, False
 
 
-def quantize_int8(lm: LoadedModel) -> LoadedModel:
-    """Quantize ``lm``'s linear layers in place (pass a copy you own) and return it renamed."""
+def quantize_int8(lm: Any) -> Any:
+    """Quantize a LoadedModel's linear layers in place (pass a copy you own) and return it renamed.
+    (Typed Any: models.py imports this module, so this one does not import models.py.)"""
     import torch
 
     if lm.device.type != "cpu":
