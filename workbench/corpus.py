@@ -148,6 +148,7 @@ class MiniLMEncoder:
 
         self.path = Path(path) if path else self.default_path()
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._encode_lock = threading.Lock()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
             self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
@@ -184,7 +185,7 @@ class MiniLMEncoder:
         import torch
 
         chunks = []
-        with torch.inference_mode():
+        with self._encode_lock, torch.inference_mode():  # one tokenizer: concurrent padding calls would collide
             for i in range(0, len(texts), batch_size):
                 batch = self.tokenizer(
                     list(texts[i : i + batch_size]), padding=True, truncation=True, max_length=256, return_tensors="pt"

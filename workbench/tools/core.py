@@ -27,7 +27,7 @@ from ..corpus import Corpus, Document, base_title
 from ..errors import InputError, ToolError, UnknownToolError
 from .calculator import calculate as _calculate
 from .calculator import format_number
-from .matching import sentences_with
+from .matching import closest_sentence, sentences_with
 
 __all__ = ["Tool", "tool", "Toolbox", "ToolContext", "default_tools", "FINISH"]
 
@@ -308,9 +308,11 @@ def _lookup(keyword: str, context: ToolContext) -> str:
     matches = sentences_with(key, context.document.sentences)  # as written in any case, else by word stem
     if key != context.lookup_keyword:
         context.lookup_keyword, context.lookup_index = key, 0
-    if not matches:
+    if not matches:  # real text says "was born in" where a lookup asks for "birthplace": offer the nearest
         context.exhausted = True
-        return f"No sentence of {context.document.title} mentions {keyword.strip()!r}."
+        closest = closest_sentence(key, context.document.sentences)
+        hint = f" Closest: {closest}" if closest else ""
+        return f"No sentence of {context.document.title} mentions {keyword.strip()!r}.{hint}"
     if context.lookup_index >= len(matches):
         context.exhausted = True
         return "No more results."

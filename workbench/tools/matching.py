@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["stem", "sentences_with", "keywords_for"]
+__all__ = ["stem", "sentences_with", "keywords_for", "closest_sentence"]
 
 _WORD = re.compile(r"[^\W_]+")
 # Longest first; a suffix is removed only when at least three letters stay.
@@ -70,3 +70,32 @@ def keywords_for(sentences: list[str], index: int, prefer: tuple[str, ...] = ())
         if target in found:
             scored.append((found.index(target), word not in prefer, len(found), -len(word), word))
     return [w for *_, w in sorted(scored)]
+
+
+def closest_sentence(keyword: str, sentences: list[str]) -> str | None:
+    """The sentence nearest in meaning to ``keyword`` when none contains it ("birthplace" -> "... was born in
+    Zolholt."): cosine similarity of the retrieval encoder's embeddings (corpus.MiniLMEncoder); where the encoder
+    is not installed, the sentence sharing the longest word prefix with the keyword. None for no sentences."""
+    if not sentences:
+        return None
+    try:
+        from ..corpus import MiniLMEncoder
+
+        encoder = MiniLMEncoder.shared()
+        vectors = encoder.encode([keyword, *sentences])  # (1 + n, 384), unit norm
+        return sentences[int((vectors[1:] @ vectors[0]).argmax())]
+    except Exception:  # no encoder here: a lexical guess is better than none
+        words = [w.lower() for w in _WORD.findall(keyword)]
+
+        def shared_prefix(sentence: str) -> int:
+            return max((len(_common_prefix(w, x.lower())) for w in words for x in _WORD.findall(sentence)), default=0)
+
+        best = max(sentences, key=shared_prefix)
+        return best if shared_prefix(best) >= 4 else None
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
