@@ -236,3 +236,24 @@ def test_the_old_demo_worlds_gold_observations_are_unchanged():
             context = ToolContext(corpus=world.corpus)
             for step in task.trajectory[:-1]:
                 assert TOOLS.run(step.action, step.argument, context) == step.observation, task.id
+
+
+def test_a_lookup_nothing_matches_offers_the_closest_sentence_in_meaning(marl):
+    TOOLS.run("search", "Marl (city)", marl)
+    # Neither "population" nor its stem is written; the sentence that gives it is offered, marked as such.
+    out = TOOLS.run("lookup", "population", marl)
+    assert out == "No sentence of Marl (city) mentions 'population'. Closest: It has 40,100 inhabitants."
+    assert marl.exhausted  # the same lookup again is a repeat, as before
+
+
+def test_without_the_encoder_the_closest_sentence_is_a_word_prefix_guess(monkeypatch):
+    from workbench.corpus import MiniLMEncoder
+    from workbench.tools.matching import closest_sentence
+
+    def unavailable(cls):
+        raise RuntimeError("no encoder installed")
+
+    monkeypatch.setattr(MiniLMEncoder, "shared", classmethod(unavailable))
+    sentences = ["It is a shipbuilder.", "The company is headquartered in Stoloulvar.", "It employs 140 people."]
+    assert closest_sentence("headquarters", sentences) == "The company is headquartered in Stoloulvar."
+    assert closest_sentence("birthplace", sentences) is None  # nothing alike: no guess
