@@ -180,3 +180,14 @@ def test_the_int8_choice_quantizes_the_linear_layers_and_still_decodes_on_the_ro
     s.feed("Question: 2 + 2?\nThought:", "task", "task")
     assert len(s.generate(max_new_tokens=8).token_ids) > 0
     assert model_label("embedded+int8") == "SmolLM2-135M-Instruct (base) · int8, faster, may differ"
+
+
+def test_the_app_offers_the_default_models_int8_choice_beside_it():
+    from workbench.app.context import ModelRegistry
+
+    registry = ModelRegistry("assets/smollm2-135m-react-lora")
+    choices = registry.choices()
+    int8 = [c for c in choices if c.endswith("int8, faster, may differ")]
+    assert choices[0] == registry.default and len(int8) == 1
+    assert registry._labels[int8[0]] == "assets/smollm2-135m-react-lora+int8"
+    assert not [c for c in ModelRegistry("tiny").choices() if "int8" in c]  # the test model gets none
