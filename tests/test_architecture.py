@@ -74,7 +74,7 @@ def test_the_cycle_finder_finds_a_cycle():
 LAYERS = [
     {"types", "errors", "deps", "readers"},
     {"models", "generation", "parsing", "prompts", "corpus", "documents", "tools", "fewshot", "testing", "store",
-     "verifier", "world", "datasets", "knowledge", "sampling", "kvcache", "hotpot_gold", "fastforward", "batching",
+     "verifier", "world", "datasets", "knowledge", "sampling", "kvcache", "hotpot_gold", "fastforward", "batching", "naive",
      "quantize"},
     {"agent", "steps", "replay"},
     {"eval_modes", "evaluation", "attribution", "prompt_lab", "prompt_experiments", "finetune", "interventions",

@@ -7,7 +7,8 @@ import torch
 
 from workbench.agent import Agent
 from workbench.errors import ConfigError
-from workbench.generation import ContextFull, DecodeSession, GenerationConfig, NaiveSession, PrefixCache
+from workbench.generation import ContextFull, DecodeSession, GenerationConfig, PrefixCache
+from workbench.naive import NaiveSession
 from workbench.parsing import react_stop
 from workbench.sampling import draft_from_context, pick_token, sampling_rng, top_k_filter, top_p_filter, trim_to_cut
 

@@ -33,7 +33,8 @@ from .errors import (
 )
 from .evaluation import EVAL_MODES, EvalConfig, EvalResult, evaluate
 from .finetune import FineTuneConfig
-from .generation import DecodeSession, Generation, GenerationConfig, NaiveSession
+from .generation import DecodeSession, Generation, GenerationConfig
+from .naive import NaiveSession
 from .models import DEFAULT_MODEL, LoadedModel, load_model, tiny_model
 from .parsing import ParsedStep, parse_action, parse_answer, parse_step
 from .prompts import Example, ExampleStep, PromptTemplate, list_presets, load_prompt

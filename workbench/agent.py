@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from .corpus import Corpus
 from .errors import ConfigError, InputError, ToolError
-from .generation import ContextFull, DecodeSession, GenerationConfig, LanguageModel, NaiveSession, Session
+from .generation import ContextFull, DecodeSession, GenerationConfig, LanguageModel, Session
+from .naive import NaiveSession
 from .parsing import ParsedStep
 from .prompts import MODES, Example, PromptTemplate, load_prompt, step_labels
 from .replay import Gate, Replay, one_line, replace_action
