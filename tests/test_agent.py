@@ -103,6 +103,11 @@ def test_repeating_an_action_forces_a_finish(corpus):
     assert len(trace.steps) == 3
 
 
+def test_a_forced_finish_that_repeats_the_primer_keeps_only_the_answer(corpus):
+    trace = run(corpus, [" x\nAction: search[Varnholt]", " x\nAction: search[varnholt]", "finish[Finish[1312]"])
+    assert trace.stop_reason == "repeated_action" and trace.answer == "1312"
+
+
 def test_repeated_lookup_is_progress_not_a_loop(corpus):
     trace = run(corpus, [" x\nAction: search[Lio Brandt]", " y\nAction: lookup[Brandt]", " y\nAction: lookup[Brandt]",
                          " z\nAction: finish[1931]"], task="When was Lio Brandt born?")

@@ -107,7 +107,8 @@ class StepWriter:
         label_spans(step, self.session.label_generated([("answer", f"answer {index}", len(step.completion))]),
                     step.generation.prompt_tokens, 0)
         step.index, step.kind, step.run_end = index, "forced_finish", "repeated_action"
-        answer = step.completion.split("]")[0].strip()
+        # The model sometimes writes the primer again ("finish[finish[Bronwyn"): the answer is what follows it.
+        answer = re.sub(r"^(?:\s*finish\[)+", "", step.completion, flags=re.IGNORECASE).split("]")[0].strip()
         step.action = ToolCall(FINISH, answer, f"{finish}{step.completion}")
         step.answer = answer or None
         return step
