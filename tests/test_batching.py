@@ -191,3 +191,15 @@ def test_the_app_offers_the_default_models_int8_choice_beside_it():
     assert choices[0] == registry.default and len(int8) == 1
     assert registry._labels[int8[0]] == "assets/smollm2-135m-react-lora+int8"
     assert not [c for c in ModelRegistry("tiny").choices() if "int8" in c]  # the test model gets none
+
+
+def test_gradient_attribution_on_the_int8_model_names_the_fix():
+    from workbench.attribution import attribute_step
+    from workbench.errors import InputError
+    from workbench.models import load_model
+
+    lm8 = load_model("tiny+int8")
+    trace = Agent(lm8, max_steps=1, max_new_tokens=12).run("When was Varnholt founded?")
+    with pytest.raises(InputError, match="float model"):
+        attribute_step(trace, 1, model=lm8, method="layer_integrated_gradients", check_masks=0)
+    assert attribute_step(trace, 1, model=lm8, method="feature_ablation", check_masks=0).scores is not None

@@ -88,6 +88,10 @@ def attribute_step(trace: Trace, step: int | Any, target: str = "step", method: 
     entry, values = resolve_method(method, granularity, settings)
     require("captum.attr", "Attribution")
     lm = _model_for(trace, model)
+    if entry.name == "layer_integrated_gradients" and (getattr(lm, "meta", None) or {}).get("quantized"):
+        raise InputError(f"{entry.name} follows gradients, and the int8 model's layers give none. Attribute with the "
+                         "float model (the same choice without 'int8') or a perturbation method such as "
+                         "feature_ablation, which work on the int8 model.")
     index = _step_index(trace, step)
     t0 = time.perf_counter()
     seq = build_sequence(trace, index, lm.tokenizer, target)
