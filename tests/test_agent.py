@@ -229,3 +229,12 @@ def test_the_trace_records_which_corpus_the_run_searched(corpus):
     assert trace.meta["corpus"] == {"name": corpus.name, "hash": corpus.fingerprint, "documents": len(corpus)}
     closed_book = Agent(ScriptedModel(["Answer: 1"]), corpus=corpus, mode="direct").run("What is 1?")
     assert "corpus" not in closed_book.meta  # a closed-book run searched nothing
+
+
+def test_the_agent_tells_search_which_namesake_its_question_names():
+    from workbench.corpus import Corpus, Document
+
+    corpus = Corpus([Document("Pothin (city)", "Pothin is a city."), Document("Pothin (novel)", "Pothin is a novel.")])
+    trace = run(corpus, [" I search.\nAction: search[Pothin]", " Done.\nAction: finish[x]"],
+                task="Who wrote the novel Pothin?")
+    assert trace.steps[0].observation.startswith("Best match: Pothin (novel). Pothin is a novel.")

@@ -257,3 +257,12 @@ def test_without_the_encoder_the_closest_sentence_is_a_word_prefix_guess(monkeyp
     sentences = ["It is a shipbuilder.", "The company is headquartered in Stoloulvar.", "It employs 140 people."]
     assert closest_sentence("headquarters", sentences) == "The company is headquartered in Stoloulvar."
     assert closest_sentence("birthplace", sentences) is None  # nothing alike: no guess
+
+
+def test_search_opens_the_namesake_the_question_names(marl):
+    marl.task = "When was the city of Marl founded?"
+    out = TOOLS.run("search", "marl", marl)
+    assert out.startswith("Best match: Marl (city). Marl is a city on the river Marl.")
+    assert out.endswith("Similar: Marl (river).")
+    marl.task = "Who founded Marl?"  # no qualifier named: the order of the corpus's matches stays
+    assert TOOLS.run("search", "marl", marl).startswith("Best match: Marl (river).")

@@ -270,7 +270,7 @@ class Agent:
                 replay.prepare(session)
             writer = StepWriter(session, self.config.generation, cancel)
             if self.config.mode in ("react", "act"):
-                yield from self._react(writer, replay, gate)
+                yield from self._react(writer, replay, gate, task)
             else:  # cot / direct: one step that reasons (cot) and answers
                 yield writer.answer(self.config.mode, self.prompt.answer_prefix)
             if run_id and hasattr(session, "keep_for"):  # a fork of this run can start from its keys / values
@@ -281,10 +281,11 @@ class Agent:
         except Exception as err:  # a failure of the model or a tool's machinery must not end the caller
             yield Step(index=0, kind="halt", error=_explain(err), run_end="error")
 
-    def _react(self, writer: StepWriter, replay: Replay | None = None, gate: Gate | None = None) -> Iterator[Step]:
+    def _react(self, writer: StepWriter, replay: Replay | None = None, gate: Gate | None = None,
+               task: str = "") -> Iterator[Step]:
         """react / act: Thought -> Action -> Observation steps until finish, a repeat or ``max_steps``."""
         cfg, session = self.config, writer.session
-        ctx = ToolContext(corpus=self._corpus_or_none(), retrieval=cfg.retrieval)
+        ctx = ToolContext(corpus=self._corpus_or_none(), retrieval=cfg.retrieval, task=task)
         previous: tuple[str, str] | None = None
         seen: list[str] = []  # the run's tool observations, for the verifier
         refused = False  # the verifier refuses at most one finish per run, so every run still ends

@@ -27,7 +27,7 @@ from ..corpus import Corpus, Document, base_title
 from ..errors import InputError, ToolError, UnknownToolError
 from .calculator import calculate as _calculate
 from .calculator import format_number
-from .matching import closest_sentence, sentences_with
+from .matching import closest_sentence, prefer_named, sentences_with
 
 __all__ = ["Tool", "tool", "Toolbox", "ToolContext", "default_tools", "FINISH"]
 
@@ -47,6 +47,7 @@ class ToolContext:
     exhausted: bool = False  # the last tool call had nothing more to give: the same call again says the same
     thought: str = ""  # the thought of the step whose action runs now (the agent sets it; the loop guard reads it)
     loop: str = ""  # the loop guard on the last call: "" none, "notice" pointed out, "force" the answer is due
+    task: str = ""  # the run's question: search prefers the namesake whose qualifier it names ("the novel X")
     extra: dict[str, Any] = field(default_factory=dict)  # for users' tools
     _last_thought: str = field(default="", repr=False)
     _seen: set[str] = field(default_factory=set, repr=False)  # observations the run's tools returned
@@ -267,7 +268,7 @@ def _search(entity: str, context: ToolContext) -> str:
     if doc is not None:  # the exact title: its opening, and the other articles the name may mean
         others = [d.title for d in corpus.matches(base_title(doc.title)) if d is not doc][:_SIMILAR]
         return _open(context, doc) + (f" Similar: {', '.join(others)}." if others else "")
-    named = corpus.matches(query)  # the title in another case or punctuation, without its qualifier, or an alias
+    named = prefer_named(corpus.matches(query), context.task)  # another case or punctuation, no qualifier, an alias
     if len(named) == 1:
         return _open(context, named[0])
     if named:

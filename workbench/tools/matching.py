@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["stem", "sentences_with", "keywords_for", "closest_sentence"]
+__all__ = ["stem", "sentences_with", "keywords_for", "closest_sentence", "prefer_named"]
 
 _WORD = re.compile(r"[^\W_]+")
 # Longest first; a suffix is removed only when at least three letters stay.
@@ -99,3 +99,31 @@ def _common_prefix(a: str, b: str) -> str:
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return a[:n]
+
+
+_QUALIFIED = re.compile(r"\(([^()]*)\)\s*$")
+
+
+def prefer_named(docs: list, task: str) -> list:
+    """Articles bearing one name, the one whose qualifier the task names first: for "How long is the novel
+    Pothin?", "Pothin (novel)" before "Pothin (city)". Only a single best match moves; otherwise the order stays.
+
+    >>> from workbench.corpus import Document
+    >>> [d.title for d in prefer_named([Document("Pothin (city)", ""), Document("Pothin (novel)", "")],
+    ...                                "Who wrote the novel Pothin?")]
+    ['Pothin (novel)', 'Pothin (city)']
+    """
+    if len(docs) < 2 or not task:
+        return docs
+    wanted = set(_stems(task))
+
+    def named(doc) -> int:
+        found = _QUALIFIED.search(doc.title)
+        return sum(s in wanted for s in _stems(found.group(1))) if found else 0
+
+    scores = [named(d) for d in docs]
+    best = max(scores)
+    if best == 0 or scores.count(best) > 1:
+        return docs
+    top = docs[scores.index(best)]
+    return [top, *(d for d in docs if d is not top)]
