@@ -266,3 +266,14 @@ def test_search_opens_the_namesake_the_question_names(marl):
     assert out.endswith("Similar: Marl (river).")
     marl.task = "Who founded Marl?"  # no qualifier named: the order of the corpus's matches stays
     assert TOOLS.run("search", "marl", marl).startswith("Best match: Marl (river).")
+
+
+def test_a_garbled_name_the_question_spells_out_opens_that_article():
+    from workbench.corpus import Corpus, Document
+
+    corpus = Corpus([Document("Brobesk", "Brobesk is a city."), Document("Brulost", "Brulost is a town.")])
+    # "Brosk" is too far from either title for a typo and retrieval finds no word of it: only the question helps.
+    alone = ToolContext(corpus=corpus)
+    assert TOOLS.run("search", "Brosk", alone) == "Could not find Brosk. Similar: Brobesk, Brulost."
+    asked = ToolContext(corpus=corpus, task="What is the population of Brobesk?")
+    assert TOOLS.run("search", "Brosk", asked) == "Could not find Brosk. Best match: Brobesk. Brobesk is a city."

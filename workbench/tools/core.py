@@ -251,6 +251,15 @@ def _need_corpus(context: ToolContext) -> Corpus:
     return context.corpus
 
 
+def _named_in_task(query: str, corpus: Corpus, task: str) -> list[str]:
+    """The title spelled like ``query`` (difflib ratio 0.6 or more) whose name the run's question contains."""
+    if not task:
+        return []
+    text = task.lower()
+    return [t for t in difflib.get_close_matches(query, corpus.titles, n=5, cutoff=0.6)
+            if re.search(rf"\b{re.escape(base_title(t).lower())}\b", text)][:1]
+
+
 @tool(name="search")
 def _search(entity: str, context: ToolContext) -> str:
     """Search the knowledge base for an entity and return the opening sentences of its article.
@@ -274,8 +283,10 @@ def _search(entity: str, context: ToolContext) -> str:
     if named:
         doc, others = named[0], [d.title for d in named[1:]][:_SIMILAR]
         return f"Best match: {doc.title}. {_open(context, doc)} Similar: {', '.join(others)}."
-    # A near-spelling of a title wins (a typo); otherwise the retrieval method ranks.
-    spelled = difflib.get_close_matches(query, corpus.titles, n=1, cutoff=0.85)
+    # A near-spelling of a title wins (a typo), or one the question names (a small model garbles "Brobesk" into
+    # "Brosk" though the question spells it out); otherwise the retrieval method ranks.
+    spelled = difflib.get_close_matches(query, corpus.titles, n=1, cutoff=0.85) or _named_in_task(query, corpus,
+                                                                                                  context.task)
     ranked = [h.document.title for h in corpus.search(query, k=_SIMILAR + 1, method=context.retrieval)]
     titles = list(dict.fromkeys(spelled + ranked))
     if not titles:
