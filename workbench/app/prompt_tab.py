@@ -128,7 +128,7 @@ def build_prompt_tab(ctx: AppContext, run_outputs: list[Any], tabs: Any) -> dict
     gr.Markdown("### Compare two versions")
     with gr.Row():
         task = gr.Textbox(label="Instruction", scale=3, elem_id="wb-prompt-task",
-                          placeholder="e.g. When was Varnholt founded?")
+                          placeholder="e.g. When was Skelnandun founded?")
         ver_a = gr.Dropdown(choices, value="preset:react", label="Version A", allow_custom_value=True,
                             elem_id="wb-prompt-a")
         ver_b = gr.Dropdown(choices, value="preset:react", label="Version B", allow_custom_value=True,

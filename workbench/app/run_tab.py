@@ -80,7 +80,7 @@ def build_run_tab(ctx: AppContext) -> dict[str, Any]:
     with gr.Row():
         with gr.Column(scale=3):
             instruction = gr.Textbox(label="Instruction", lines=2, elem_id="wb-instruction",
-                                     placeholder="Ask about the demo world, e.g. When was Varnholt founded?")
+                                     placeholder="Ask about the demo world, e.g. When was Skelnandun founded?")
             examples = gr.Dataset(components=[gr.Textbox(visible=False)], samples=question_samples(ctx.examples),
                                   label="Example questions", elem_id="wb-examples", samples_per_page=8)
             knowledge = gr.Dropdown(ctx.knowledge.choices(), value=DEMO_KEY, label="Knowledge source",

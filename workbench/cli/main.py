@@ -1,7 +1,7 @@
 """The ``workbench`` command: serve the app, run a task, build the demo world, browse stored runs.
 
     workbench serve [--host 127.0.0.1] [--port 7860] [--model SPEC]
-    workbench run "When was Varnholt founded?" [--mode react|cot|act|direct] [--model SPEC] [--json]
+    workbench run "When was Skelnandun founded?" [--mode react|cot|act|direct] [--model SPEC] [--json]
     workbench eval --suite demo:test --modes react,cot,act,direct [--model SPEC] [--limit N]
     workbench evals
     workbench attribute RUN_ID [--step N] [--target action] [--method surrogate] [--granularity sentence] [--map]
