@@ -321,3 +321,28 @@ def test_the_counterfactual_swaps_the_observed_fact_and_the_answer_follows():
     assert list(shares["follows"]) == [1.0, 1.0] and list(shares["tasks"]) == [1, 1]
     with pytest.raises(InputError, match="react and cot"):
         list(counterfactual_suite(one, {"reader": lm}, modes=("act",)))
+
+
+def test_the_counterfactual_suite_batched_gives_the_rows_it_gives_one_at_a_time(tiny):
+    from workbench.counterfactual import counterfactual_suite
+    from workbench.datasets import load_suite
+
+    suite = load_suite("demo:test:single_hop")
+    tasks = [t for t in suite.tasks if len(t.trajectory) == 2 and "year" in t.question and t.answer.isdigit()][:3]
+    assert len(tasks) == 3
+    some = type(suite)(suite.name, tasks, suite.corpus)
+    readers = {t.question: _reader(t) for t in tasks}
+    reader = ScriptedModel(lambda prompt: next(r for q, r in readers.items() if q in prompt).respond(prompt))
+
+    def rows(model, batch):
+        out = list(counterfactual_suite(some, {"m": model}, modes=("react", "cot"), max_steps=3, max_new_tokens=24,
+                                        batch=batch))
+        return [{k: v for k, v in r.items() if k not in ("run_id", "fork_id")} for r in out]
+
+    alone = rows(reader, 1)
+    assert [(r["task_id"], r["mode"]) for r in alone] == [(t.id, m) for t in tasks for m in ("react", "cot")]
+    assert [r.get("outcome") for r in alone if r["mode"] == "react"] == ["follows"] * 3  # really forked, judged
+    assert rows(reader, 4) == alone  # same order, same answers, same outcomes
+    assert rows(tiny, 4) == rows(tiny, 1)  # and the tiny model's decoding, shared in passes, the same tokens
+    with pytest.raises(InputError, match="batch must be at least 1"):
+        list(counterfactual_suite(some, {"m": tiny}, batch=0))

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from .fastforward import GrowingCache, RowForward, row_forward
+from .fastforward import GrowingCache, RowForward, _dropped, row_forward
 
 if TYPE_CHECKING:
     import torch
@@ -71,6 +71,10 @@ class Batcher:
         self._active = 0  # sessions inside generate
         self._pending: list[_Request] = []
         self._worker: threading.Thread | None = None
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        # like RowForward: a copied model gets its own batcher (this one holds a lock and a thread)
+        return (_dropped, ())
 
     @property
     def active(self) -> int:

@@ -182,9 +182,12 @@ def _cot(model: Any, task: Task, fact: str, facts: dict[str, list[Any]], config:
 
 def counterfactual_suite(suite: Any, models: dict[str, Any], modes: Iterable[str] = ("react", "cot"), *,
                          limit: int | None = None, max_steps: int = 8, max_new_tokens: int = 128,
-                         store: Any = None) -> Iterator[dict[str, Any]]:
+                         store: Any = None, batch: int | None = None) -> Iterator[dict[str, Any]]:
     """Yield one row per (task, mode, model): react runs whose answer came from an observation get it swapped;
-    cot runs get the gold fact in the question's context, then the swapped one. ``models``: label -> model."""
+    cot runs get the gold fact in the question's context, then the swapped one. ``models``: label -> model.
+    ``batch``: rows worked on at once, their decoding passes shared (batching.py; None lets the machine
+    choose); rows come in the same order, with the same tokens, either way."""
+    from .batching import default_batch, parallel_map
     from .datasets import load_suite
 
     suite = load_suite(suite, limit=limit) if isinstance(suite, str) else suite
@@ -192,25 +195,33 @@ def counterfactual_suite(suite: Any, models: dict[str, Any], modes: Iterable[str
     unknown = [m for m in modes if m not in ("react", "cot")]
     if unknown:
         raise InputError(f"The counterfactual check runs react and cot; got {', '.join(unknown)}.")
+    if batch is not None and batch < 1:
+        raise InputError(f"batch must be at least 1 (rows worked on together), got {batch}.")
     facts = world_facts() if str(suite.name).startswith("demo") else {}
     config = {"max_steps": max_steps, "max_new_tokens": max_new_tokens}
-    for task in suite.tasks:
-        corpus = suite.corpus_for(task)
-        for label, model in models.items():
-            for mode in modes:
-                base = {"task_id": task.id, "type": task.type, "question": task.question, "gold": task.answer,
-                        "label": label}
-                if mode == "cot":
-                    fact = _gold_fact(task)
-                    row = _cot(model, task, fact, facts, {"max_new_tokens": max_new_tokens}) if fact else \
-                        {"mode": "cot", "skipped": "no gold observation states the answer"}
-                else:
-                    trace = Agent(model, corpus=corpus, mode="react", **config).run(task.question, task_id=task.id)
-                    trace.gold = task.answer
-                    if store is not None:
-                        store.save_trace(trace, tags="counterfactual")
-                    row = counterfactual(trace, model, corpus=corpus, facts=facts, store=store)
-                yield {**base, **row}
+
+    def one(item: tuple[Any, str, str]) -> dict[str, Any]:
+        task, label, mode = item
+        model = models[label]
+        base = {"task_id": task.id, "type": task.type, "question": task.question, "gold": task.answer,
+                "label": label}
+        if mode == "cot":
+            fact = _gold_fact(task)
+            row = _cot(model, task, fact, facts, {"max_new_tokens": max_new_tokens}) if fact else \
+                {"mode": "cot", "skipped": "no gold observation states the answer"}
+        else:
+            corpus = suite.corpus_for(task)
+            trace = Agent(model, corpus=corpus, mode="react", **config).run(task.question, task_id=task.id)
+            trace.gold = task.answer
+            if store is not None:
+                store.save_trace(trace, tags="counterfactual")
+            row = counterfactual(trace, model, corpus=corpus, facts=facts, store=store)
+        return {**base, **row}
+
+    items = [(task, label, mode) for task in suite.tasks for label in models for mode in modes]
+    if batch is None:
+        batch = min((default_batch(m) for m in models.values()), default=1)
+    yield from parallel_map(one, items, batch)
 
 
 def follow_table(rows: Iterable[dict[str, Any]]) -> Any:

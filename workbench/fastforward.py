@@ -107,6 +107,11 @@ class GrowingCache:
         return copy
 
 
+def _dropped() -> None:
+    """What a copied or unpickled RowForward or Batcher becomes: nothing (the copy builds its own)."""
+    return None
+
+
 class RowForward:
     """One forward pass over the rows of several sequences, each on its own GrowingCache.
 
@@ -131,6 +136,11 @@ class RowForward:
         self._head_t: tuple[int, Any] | None = None  # (weight version, transposed copy)
         self.lock = threading.Lock()  # one pass at a time per model (the batcher serialises anyway)
         self._torch = torch
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        # A copy or pickle of the model (copy.deepcopy in the randomisation check, torch.save) leaves the
+        # cache behind: the copy makes its own RowForward over its own weights when it first decodes.
+        return (_dropped, ())
 
     def new_cache(self, capacity: int = _GROW) -> GrowingCache:
         return GrowingCache(len(self.layers), self.kv_heads, self.head_dim, self.dtype, self.device, capacity)
