@@ -94,6 +94,17 @@ def test_agent_runs_are_identical_on_both_paths(lm, suite):
     assert after == before
 
 
+def test_the_output_projection_gives_the_same_values_by_each_kernel(lm):
+    rows = row_forward(lm)
+    weight = lm.model.lm_head.weight
+    for n in (1, 3, 8):  # one row: the transposed layout; several: oneDNN where torch has it
+        x = torch.randn(n, weight.shape[1], generator=torch.Generator().manual_seed(n))
+        with torch.inference_mode():
+            got = rows._head(x, weight)
+        torch.testing.assert_close(got, torch.nn.functional.linear(x, weight), rtol=1e-5, atol=1e-5)
+    assert rows._onednn == torch.backends.mkldnn.is_available()  # the kernel ran; it did not fall back
+
+
 def test_models_of_other_kinds_keep_the_hugging_face_forward(lm):
     assert row_forward(lm) is not None
     assert default_batch(ScriptedModel([])) == 1  # a scripted test model has no forward at all
