@@ -20,7 +20,9 @@ Reports, per agent: tasks solved (x / N), mean and median wall time per task, to
 and the ratio of the wall times. Any exception either agent raises on a task counts as a failure,
 with its message recorded, so the run always finishes.
 
-    python bench/vs_smolagents.py [--tasks 30] [--max-steps 8] [--out bench/results/vs_smolagents.json]
+    python bench/vs_smolagents.py [--tasks 30] [--max-steps 8] [--no-adapter] [--out bench/results/vs_smolagents.json]
+
+A third column runs our agent on the shipped adapter (assets/) on the same tasks, interleaved with the other two.
 
 Needs smolagents==1.26.0 (in the dev extra: ``python3 bootstrap.py test`` installs it).
 """
@@ -43,6 +45,7 @@ import torch
 
 from workbench import Agent, load_model, load_tasks
 from workbench.errors import ToolError
+from workbench.models import shipped_adapter
 from workbench.tools import ToolContext, Toolbox, default_tools
 from workbench.types import TASK_TYPES, Task
 from workbench.world import load_world
@@ -51,6 +54,9 @@ sys.path.append(str(Path(__file__).resolve().parent))  # bench/_report.py, also 
 from _report import result_path, write_report  # noqa: E402
 
 AGENTS = ("workbench", "smolagents")
+TUNED = "workbench_adapter"  # a third column: our agent on the shipped adapter (the model fine-tuned for it)
+LABELS = {"workbench": "workbench Agent (react)", "smolagents": "smolagents ToolCallingAgent",
+          TUNED: "workbench Agent + shipped adapter"}
 MAX_NEW_TOKENS = 128  # per step, as AgentConfig.max_new_tokens
 MAX_OBSERVATION_CHARS = 600  # as AgentConfig.max_observation_chars: longer observations are cut
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -237,8 +243,11 @@ def run_workbench(agent: Agent, question: str) -> dict:
 
 def compare(lm, tasks: list[Task], max_steps: int = 8, max_new_tokens: int = MAX_NEW_TOKENS, smol_model=None,
             corpus=None, log: Callable[[str], None] | None = print, warm_up: bool = True,
-            on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
+            on_row: Callable[[list[dict]], None] | None = None, tuned=None) -> list[dict]:
     """Run both agents on each task, interleaved; one row per task with a sub-row per agent.
+
+    ``tuned``: a second LoadedModel (the shipped adapter) that our agent also runs each task on, as a third
+    sub-row ``workbench_adapter`` (smolagents is not run on it: the adapter learned this project's format).
 
     ``lm`` is a LoadedModel (``load_model()`` or ``tiny_model()``); ``smol_model`` defaults to
     ``smolagents_model(lm, max_new_tokens)``; ``corpus`` to the demo world's. ``on_row(rows)`` is called after
@@ -247,8 +256,13 @@ def compare(lm, tasks: list[Task], max_steps: int = 8, max_new_tokens: int = MAX
     corpus = corpus if corpus is not None else load_world().corpus
     smol_model = smol_model or smolagents_model(lm, max_new_tokens)
     ours = Agent(lm, corpus=corpus, mode="react", max_steps=max_steps, max_new_tokens=max_new_tokens)
+    ours_tuned = None if tuned is None else Agent(tuned, corpus=corpus, mode="react", max_steps=max_steps,
+                                                   max_new_tokens=max_new_tokens)
+    names = AGENTS + ((TUNED,) if ours_tuned else ())
     if warm_up:  # not timed: the first call of each pays one-off costs (ours computes its shared prefix)
         run_workbench(ours, "What is 1 + 1?")
+        if ours_tuned:
+            run_workbench(ours_tuned, "What is 1 + 1?")
         run_smolagents(smol_model, "What is 1 + 1?", 1, corpus)
     rows = []
     for i, task in enumerate(tasks, 1):
@@ -256,7 +270,9 @@ def compare(lm, tasks: list[Task], max_steps: int = 8, max_new_tokens: int = MAX
                                "aliases": list(task.aliases)}
         row["workbench"] = run_workbench(ours, task.question)
         row["smolagents"] = run_smolagents(smol_model, task.question, max_steps, corpus)
-        for name in AGENTS:
+        if ours_tuned:
+            row[TUNED] = run_workbench(ours_tuned, task.question)
+        for name in names:
             row[name]["success"] = is_correct(row[name]["answer"], task)
         rows.append(row)
         if log:
@@ -264,7 +280,9 @@ def compare(lm, tasks: list[Task], max_steps: int = 8, max_new_tokens: int = MAX
             log(f"[{i:2d}/{len(tasks)}] {task.id:24s} gold={task.answer!r:16s} | workbench {_mark(w)} "
                 f"{w['seconds']:6.1f}s {w['steps']} st {str(w['answer'])[:24]!r} | smolagents {_mark(s)} "
                 f"{s['seconds']:6.1f}s {s['steps']} st {str(s['answer'])[:24]!r}"
-                + (f" error={s['error'][:80]!r}" if s["error"] else ""))
+                + (f" error={s['error'][:80]!r}" if s["error"] else "")
+                + (f" | adapter {_mark(row[TUNED])} {row[TUNED]['seconds']:6.1f}s {row[TUNED]['steps']} st "
+                   f"{str(row[TUNED]['answer'])[:24]!r}" if ours_tuned else ""))
         if on_row:
             on_row(rows)
     return rows
@@ -277,7 +295,7 @@ def _mark(r: dict) -> str:
 def summarize(rows: list[dict]) -> dict:
     """Per agent: solved, finished, times, steps; and the wall-time ratio smolagents / workbench."""
     out: dict[str, Any] = {"tasks": len(rows)}
-    for name in AGENTS:
+    for name in [n for n in (*AGENTS, TUNED) if rows and n in rows[0]]:
         rs = [r[name] for r in rows]
         secs = [r["seconds"] for r in rs]
         out[name] = {
@@ -296,23 +314,28 @@ def summarize(rows: list[dict]) -> dict:
 
 def markdown_table(summary: dict) -> str:
     n = summary["tasks"]
-    w, s = summary["workbench"], summary["smolagents"]
-    lines = ["| measure | workbench Agent (react) | smolagents ToolCallingAgent |", "|---|---|---|"]
-    lines.append(f"| solved (normalised exact match) | {w['solved']}/{n} | {s['solved']}/{n} |")
-    lines.append(f"| ended with its own final answer | {w['finished']}/{n} | {s['finished']}/{n} |")
-    lines.append(f"| runs that raised / stopped on an internal error | {w['errors']} | {s['errors']} |")
-    lines.append(f"| mean wall time per task | {w['mean_s']:.1f} s | {s['mean_s']:.1f} s |")
-    lines.append(f"| median wall time per task | {w['median_s']:.1f} s | {s['median_s']:.1f} s |")
-    lines.append(f"| total wall time | {w['total_s']:.0f} s | {s['total_s']:.0f} s |")
-    lines.append(f"| mean steps (model calls) | {w['mean_steps']:.2f} ({w['mean_model_calls']:.2f}) | "
-                 f"{s['mean_steps']:.2f} ({s['mean_model_calls']:.2f}) |")
-    lines.append(f"| generated tokens, all tasks | {w['output_tokens']} | {s['output_tokens']} |")
-    lines.append("| solved by type (" + " / ".join(TASK_TYPES) + ") | "
-                 + " / ".join(str(w["by_type"][k]) for k in TASK_TYPES) + " | "
-                 + " / ".join(str(s["by_type"][k]) for k in TASK_TYPES) + " |")
+    names = [k for k in (*AGENTS, TUNED) if k in summary]
+    cols = [summary[k] for k in names]
+
+    def line(measure: str, cell: Callable[[dict], str]) -> str:
+        return f"| {measure} | " + " | ".join(cell(c) for c in cols) + " |"
+
+    lines = ["| measure | " + " | ".join(LABELS[k] for k in names) + " |", "|---" * (len(names) + 1) + "|",
+             line("solved (normalised exact match)", lambda c: f"{c['solved']}/{n}"),
+             line("ended with its own final answer", lambda c: f"{c['finished']}/{n}"),
+             line("runs that raised / stopped on an internal error", lambda c: str(c["errors"])),
+             line("mean wall time per task", lambda c: f"{c['mean_s']:.1f} s"),
+             line("median wall time per task", lambda c: f"{c['median_s']:.1f} s"),
+             line("total wall time", lambda c: f"{c['total_s']:.0f} s"),
+             line("mean steps (model calls)", lambda c: f"{c['mean_steps']:.2f} ({c['mean_model_calls']:.2f})"),
+             line("generated tokens, all tasks", lambda c: str(c["output_tokens"])),
+             line("solved by type (" + " / ".join(TASK_TYPES) + ")",
+                  lambda c: " / ".join(str(c["by_type"][k]) for k in TASK_TYPES))]
     ratio = summary["time_ratio_smolagents_over_workbench"]
-    lines.append(f"| wall-time ratio smolagents / workbench (total) | {ratio:.2f} | |" if ratio else "")
-    return "\n".join(line for line in lines if line)
+    if ratio:
+        lines.append(line("wall-time ratio smolagents / workbench (total)",
+                          lambda c: f"{ratio:.2f}" if c is cols[0] else ""))
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -321,6 +344,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-steps", type=int, default=8)
     ap.add_argument("--skip", type=int, default=0, help="skip the first N chosen tasks (to continue a partial run)")
     ap.add_argument("--out", default=str(result_path("vs_smolagents")))
+    ap.add_argument("--no-adapter", action="store_true",
+                    help="leave out the third column (our agent on the shipped adapter)")
     args = ap.parse_args(argv)
 
     import smolagents
@@ -328,6 +353,8 @@ def main(argv=None) -> int:
 
     torch.manual_seed(0)
     lm = load_model()
+    adapter = None if args.no_adapter else shipped_adapter()
+    tuned = load_model(str(adapter)) if adapter else None
     tasks = pick_tasks(args.tasks)[args.skip:]
     t0 = time.perf_counter()
 
@@ -343,7 +370,7 @@ def main(argv=None) -> int:
         write_report(args.out, summary, echo=False)  # after every row: a partial run keeps its rows
         return summary
 
-    summary = report(compare(lm, tasks, max_steps=args.max_steps, on_row=report))
+    summary = report(compare(lm, tasks, max_steps=args.max_steps, on_row=report, tuned=tuned))
     write_report(args.out, summary, markdown_table(summary).split("\n"))
     return 0
 

@@ -62,3 +62,21 @@ def test_compare_runs_both_agents_on_two_tasks(bench):
     summary = bench.summarize(rows)
     assert summary["tasks"] == 2 and set(bench.AGENTS) <= set(summary)
     assert "| solved" in bench.markdown_table(summary)
+
+
+def test_a_second_model_adds_our_agents_third_column(bench):
+    from workbench.models import tiny_model
+
+    lm = tiny_model(seed=2, chat_template=True)
+    from workbench.testing import ScriptedModel
+
+    tasks = bench.pick_tasks(1)
+    tuned = ScriptedModel(lambda prompt: f" I know it.\nAction: finish[{tasks[0].answer}]")  # the adapter's stand-in
+    rows = bench.compare(lm, tasks, max_steps=2, max_new_tokens=16, log=None, warm_up=False, tuned=tuned)
+    third = rows[0][bench.TUNED]
+    assert third["steps"] == 1 and third["answer"] == tasks[0].answer and third["success"] is True
+    assert rows[0]["workbench"]["success"] is False  # the tiny model's own run, not the second model's
+    table = bench.markdown_table(bench.summarize(rows))
+    header = table.split("\n")[0]
+    assert header.count("|") == 5 and "shipped adapter" in header
+    assert all(line.count("|") == 5 for line in table.split("\n"))  # every measure has the third cell
