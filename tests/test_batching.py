@@ -119,22 +119,17 @@ def test_a_model_copied_after_decoding_builds_its_own_row_path(lm, suite):
     """copy.deepcopy (the randomisation check) and pickling must not carry the lock-holding caches along."""
     import pickle
 
-    from workbench.models import LoadedModel
+    from workbench.attribution import randomized_copy
 
     _run(lm, suite, suite.tasks[0])
     assert batcher_for(lm) is not None  # the original now holds a RowForward and a batcher
-    clone = copy.deepcopy(lm.model)
-    assert clone.__dict__.get("_workbench_rows") is None
-    assert clone.__dict__.get("_workbench_batcher") is None
+    other = randomized_copy(lm, seed=0)  # deep-copies the model, then re-initialises every weight
+    assert other.model.__dict__.get("_workbench_rows") is None
+    assert other.model.__dict__.get("_workbench_batcher") is None
     pickle.dumps(lm.model)  # torch.save of the whole model goes through pickle
-    with torch.no_grad():
-        for p in clone.parameters():
-            p.normal_(0.0, 0.02)
-    other = LoadedModel(model=clone, tokenizer=lm.tokenizer, name="copy", source=lm.source, device=lm.device,
-                        dtype=lm.dtype)
     rows = row_forward(other)
     assert rows is not None and rows is not row_forward(lm)
-    assert rows.lm_head is clone.lm_head  # decodes with the copy's weights, not the original's
+    assert rows.lm_head is other.model.lm_head  # decodes with the copy's weights, not the original's
     assert _ids(_run(other, suite, suite.tasks[0])) != _ids(_run(lm, suite, suite.tasks[0]))
 
 

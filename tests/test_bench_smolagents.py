@@ -66,10 +66,9 @@ def test_compare_runs_both_agents_on_two_tasks(bench):
 
 def test_a_second_model_adds_our_agents_third_column(bench):
     from workbench.models import tiny_model
-
-    lm = tiny_model(seed=2, chat_template=True)
     from workbench.testing import ScriptedModel
 
+    lm = tiny_model(seed=2, chat_template=True)
     tasks = bench.pick_tasks(1)
     tuned = ScriptedModel(lambda prompt: f" I know it.\nAction: finish[{tasks[0].answer}]")  # the adapter's stand-in
     rows = bench.compare(lm, tasks, max_steps=2, max_new_tokens=16, log=None, warm_up=False, tuned=tuned)

@@ -218,7 +218,8 @@ class RowForward:
     def _head(self, picked: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """The output projection (vocabulary x hidden, 28 M values in SmolLM2), by the fastest kernel measured on
         a CPU: one row on the transposed layout (about 2x MKL's), several rows through oneDNN (8 rows: 8 ms
-        against 23 ms for MKL's F.linear; bench/throughput.py). Same values to float rounding either way."""
+        against 23 ms for MKL's F.linear, timed by hand with a hot cache; bench/throughput.py measures the
+        batched evaluation it speeds up). Same values to float rounding either way."""
         torch = self._torch
         if weight.device.type != "cpu":
             return torch.nn.functional.linear(picked, weight)
