@@ -81,6 +81,9 @@ def test_fork_from_here_and_a_click_on_a_token_alternative(page, app):
     page.locator("#wb-fork").click()
     page.wait_for_function("document.querySelector('#wb-fork-view') && "
                            "document.querySelector('#wb-fork-view').innerText.includes('1523')", timeout=120_000)
+    # The view streams while the fork runs; its id arrives with the last update, once the fork is stored.
+    page.wait_for_function("(() => { const e = document.querySelector('#wb-fork-id textarea, #wb-fork-id input');"
+                           " return e && e.value; })()", timeout=120_000)
     first = page.locator("#wb-fork-id textarea, #wb-fork-id input").first.input_value()
     assert [f["run_id"] for f in app[1].forks_of(run_id)] == [first]
     # A click on an alternative (column "alt 2" of the first token) forks the run at that token.
