@@ -429,6 +429,15 @@ def test_out_of_memory_on_the_device_is_a_clear_message_and_the_app_goes_on(env)
     assert_still_serving(env, n_before + 1)
 
 
+def test_the_run_tab_says_ended_only_once_the_run_is_stored(env):
+    """A browser (or a test) that sees "ended:" may open the run in History or fork it at once."""
+    stored_when_shown = []
+    for out in run_task(env.ctx, "When was Varnholt founded?", "react", "scripted", 4, 0.0, session="s"):
+        if "ended:" in out[1]:
+            stored_when_shown.append(env.store.get_trace(out[5]).stop_reason)
+    assert stored_when_shown == ["finished"]
+
+
 def test_out_of_memory_while_loading_a_model_names_the_fix(env, monkeypatch):
     import torch
 

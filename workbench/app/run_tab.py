@@ -53,7 +53,8 @@ def run_task(ctx: AppContext, instruction: str, mode: str, model_label: str, max
     cancel = ctx.cancel_event(session)
     yield trace_outputs(Trace(task=task, mode=mode), running=True)  # shown until the first step completes
     for trace in agent.stream(task, cancel=cancel):
-        yield trace_outputs(trace, running=not trace.stop_reason)
+        if not trace.stop_reason:  # the ended run is shown once it is stored (History then lists it)
+            yield trace_outputs(trace, running=True)
     if trace.stop_reason == "error":  # e.g. out of memory on the device: give the memory back for the next run
         free_device_memory()
     try:
