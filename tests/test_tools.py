@@ -240,23 +240,39 @@ def test_the_old_demo_worlds_gold_observations_are_unchanged():
 
 def test_a_lookup_nothing_matches_offers_the_closest_sentence_in_meaning(marl):
     TOOLS.run("search", "Marl (city)", marl)
-    # Neither "population" nor its stem is written; the sentence that gives it is offered, marked as such.
+    # Neither "population" nor its stem is written; the sentence that gives it is offered first, marked as such.
     out = TOOLS.run("lookup", "population", marl)
-    assert out == "No sentence of Marl (city) mentions 'population'. Closest: It has 40,100 inhabitants."
+    assert out.startswith("No sentence of Marl (city) mentions 'population'. Closest: It has 40,100 inhabitants.")
     assert marl.exhausted  # the same lookup again is a repeat, as before
+
+
+def test_the_closest_sentences_pass_over_the_opening_and_keep_a_close_second():
+    from workbench.tools.matching import closest_sentences
+
+    article = ["Gosin Oustalsen was a novelist.", "He is remembered as a careful worker.", "He wrote two novels.",
+               "His birthplace was Gufiesk.", "His birth date is September 28, 1896.", "He travelled widely."]
+    # Nothing says "born": both birth sentences are offered (the encoder ranks the birthplace a little higher),
+    # the unrelated one is not; nor is the opening, which the search showed already.
+    assert set(closest_sentences("born", article, shown=3)) == {article[3], article[4]}
+    country = ["Trainavia is a country.", "The longest river to flow through the country is the Sistes.",
+               "Trainavia has a population of 1,330,000.", "Trainavia is divided into provinces.",
+               "With an area of 175,300 square kilometres, it is among the region's states."]
+    assert closest_sentences("length", country, shown=3)[0] == country[4]  # not the river of the opening
+    assert closest_sentences("length", country)[0] == country[1]  # nothing passed over: the river comes first
+    assert closest_sentences("length", country[:3], shown=3)[0] == country[1]  # no sentence past the opening
 
 
 def test_without_the_encoder_the_closest_sentence_is_a_word_prefix_guess(monkeypatch):
     from workbench.corpus import MiniLMEncoder
-    from workbench.tools.matching import closest_sentence
+    from workbench.tools.matching import closest_sentences
 
     def unavailable(cls):
         raise RuntimeError("no encoder installed")
 
     monkeypatch.setattr(MiniLMEncoder, "shared", classmethod(unavailable))
     sentences = ["It is a shipbuilder.", "The company is headquartered in Stoloulvar.", "It employs 140 people."]
-    assert closest_sentence("headquarters", sentences) == "The company is headquartered in Stoloulvar."
-    assert closest_sentence("birthplace", sentences) is None  # nothing alike: no guess
+    assert closest_sentences("headquarters", sentences) == ["The company is headquartered in Stoloulvar."]
+    assert closest_sentences("birthplace", sentences) == []  # nothing alike: no guess
 
 
 def test_search_opens_the_namesake_the_question_names(marl):
@@ -264,6 +280,11 @@ def test_search_opens_the_namesake_the_question_names(marl):
     out = TOOLS.run("search", "marl", marl)
     assert out.startswith("Best match: Marl (city). Marl is a city on the river Marl.")
     assert out.endswith("Similar: Marl (river).")
+    both = "How many years after the founding of the city where it flows does the river Marl rise?"
+    fresh = ToolContext(corpus=marl.corpus, task=both)  # both named: the one right before the name
+    assert TOOLS.run("search", "Marl", fresh).startswith("Best match: Marl (river).")
+    fresh = ToolContext(corpus=marl.corpus, task="Where was the brewery of the city of Marl founded?")
+    assert TOOLS.run("search", "Marl", fresh).startswith("Best match: Marl (city).")
     marl.task = "Who founded Marl?"  # no qualifier named: the order of the corpus's matches stays
     assert TOOLS.run("search", "marl", marl).startswith("Best match: Marl (river).")
 

@@ -27,7 +27,7 @@ from ..corpus import Corpus, Document, base_title
 from ..errors import InputError, ToolError, UnknownToolError
 from .calculator import calculate as _calculate
 from .calculator import format_number
-from .matching import closest_sentence, prefer_named, sentences_with
+from .matching import closest_sentences, prefer_named, sentences_with
 
 __all__ = ["Tool", "tool", "Toolbox", "ToolContext", "default_tools", "FINISH"]
 
@@ -299,10 +299,13 @@ def _search(entity: str, context: ToolContext) -> str:
     return f"Could not find {query}. Best match: {doc.title}. {_open(context, doc)}{tail}"
 
 
+OPENING = 3  # sentences a search shows of the article it opens
+
+
 def _open(context: ToolContext, doc: Document) -> str:
     """Make ``doc`` the current article (lookups start again) and return its opening sentences."""
     context.document, context.lookup_keyword, context.lookup_index = doc, "", 0
-    return " ".join(doc.sentences[:3])
+    return " ".join(doc.sentences[:OPENING])
 
 
 @tool(name="lookup")
@@ -322,8 +325,8 @@ def _lookup(keyword: str, context: ToolContext) -> str:
         context.lookup_keyword, context.lookup_index = key, 0
     if not matches:  # real text says "was born in" where a lookup asks for "birthplace": offer the nearest
         context.exhausted = True
-        closest = closest_sentence(key, context.document.sentences)
-        hint = f" Closest: {closest}" if closest else ""
+        closest = closest_sentences(key, context.document.sentences, shown=OPENING)
+        hint = f" Closest: {' '.join(closest)}" if closest else ""
         return f"No sentence of {context.document.title} mentions {keyword.strip()!r}.{hint}"
     if context.lookup_index >= len(matches):
         context.exhausted = True

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["stem", "sentences_with", "keywords_for", "closest_sentence", "prefer_named"]
+__all__ = ["stem", "sentences_with", "keywords_for", "closest_sentences", "prefer_named"]
 
 _WORD = re.compile(r"[^\W_]+")
 # Longest first; a suffix is removed only when at least three letters stay.
@@ -72,26 +72,31 @@ def keywords_for(sentences: list[str], index: int, prefer: tuple[str, ...] = ())
     return [w for *_, w in sorted(scored)]
 
 
-def closest_sentence(keyword: str, sentences: list[str]) -> str | None:
-    """The sentence nearest in meaning to ``keyword`` when none contains it ("birthplace" -> "... was born in
-    Zolholt."): cosine similarity of the retrieval encoder's embeddings (corpus.MiniLMEncoder); where the encoder
-    is not installed, the sentence sharing the longest word prefix with the keyword. None for no sentences."""
-    if not sentences:
-        return None
+def closest_sentences(keyword: str, sentences: list[str], shown: int = 0, k: int = 2) -> list[str]:
+    """Up to ``k`` sentences nearest in meaning to ``keyword`` when none contains it, best first ("born" ->
+    "His birth date is September 28, 1896."): cosine similarity of the retrieval encoder's embeddings
+    (corpus.MiniLMEncoder). The first ``shown`` sentences (the opening a search already showed) are passed over
+    while others remain; a further sentence is offered only if it scores at least half the best one. Where the
+    encoder is not installed, the one sentence sharing the longest word prefix with the keyword. [] for none."""
+    rest = sentences[shown:] or sentences
+    if not rest:
+        return []
     try:
         from ..corpus import MiniLMEncoder
 
         encoder = MiniLMEncoder.shared()
-        vectors = encoder.encode([keyword, *sentences])  # (1 + n, 384), unit norm
-        return sentences[int((vectors[1:] @ vectors[0]).argmax())]
+        vectors = encoder.encode([keyword, *rest])  # (1 + n, 384), unit norm
+        scores = [float(x) for x in vectors[1:] @ vectors[0]]
+        order = sorted(range(len(rest)), key=lambda i: -scores[i])[:k]
+        return [rest[i] for i in order if scores[i] >= 0.5 * scores[order[0]]]
     except Exception:  # no encoder here: a lexical guess is better than none
         words = [w.lower() for w in _WORD.findall(keyword)]
 
         def shared_prefix(sentence: str) -> int:
             return max((len(_common_prefix(w, x.lower())) for w in words for x in _WORD.findall(sentence)), default=0)
 
-        best = max(sentences, key=shared_prefix)
-        return best if shared_prefix(best) >= 4 else None
+        best = max(rest, key=shared_prefix)
+        return [best] if shared_prefix(best) >= 4 else []
 
 
 def _common_prefix(a: str, b: str) -> str:
@@ -119,7 +124,12 @@ def prefer_named(docs: list, task: str) -> list:
 
     def named(doc) -> int:
         found = _QUALIFIED.search(doc.title)
-        return sum(s in wanted for s in _stems(found.group(1))) if found else 0
+        if not found:
+            return 0
+        qualifier, name = found.group(1), doc.title[: found.start()].strip()
+        # "the novel Vononard" names the novel even where the question also speaks of a city
+        right_before = re.search(rf"\b{re.escape(qualifier)}\s+{re.escape(name)}\b", task, re.IGNORECASE)
+        return sum(s in wanted for s in _stems(qualifier)) + (10 if right_before else 0)
 
     scores = [named(d) for d in docs]
     best = max(scores)
