@@ -94,17 +94,30 @@ def test_a_user_tool_that_crashes_does_not_end_the_run(corpus):
     assert "explode failed: MemoryError: boom" in trace.steps[0].error and trace.answer == "ok"
 
 
-def test_repeating_an_action_forces_a_finish(corpus):
-    trace = run(corpus, [" x\nAction: search[Varnholt]", " x\nAction: search[varnholt]", "1312]"])
+def test_repeating_an_action_forces_a_finish_after_one_thought(corpus):
+    # The thought line is cut at its end: an action the model goes on to write is not taken.
+    trace = run(corpus, [" x\nAction: search[Varnholt]", " x\nAction: search[varnholt]",
+                         " So it was founded in 1312.\nAction: lookup[founded]", "1312]"])
     assert trace.stop_reason == "repeated_action"
     assert trace.steps[1].error.startswith("You repeated")
     final = trace.steps[-1]
-    assert final.kind == "forced_finish" and final.primer == "Action: finish[" and final.answer == "1312"
-    assert len(trace.steps) == 3
+    assert final.kind == "forced_finish" and final.primer == "Thought:" and final.thought == "So it was founded in 1312."
+    assert final.action_primer == "\nAction: finish[" and final.answer == "1312" and len(trace.steps) == 3
+    assert final.output == "Thought: So it was founded in 1312.\nAction: finish[1312]"
+    # Its thought and its answer are labelled as the model wrote them, for attribution and forks.
+    assert final.gen_split > 0 and set(final.target_spans) == {"thought", "answer"}
+
+
+def test_without_the_forced_thought_the_finish_is_primed_at_once(corpus):
+    trace = run(corpus, [" x\nAction: search[Varnholt]", " x\nAction: search[varnholt]", "1312]"],
+                forced_thought=False)
+    final = trace.steps[-1]
+    assert final.primer == "Action: finish[" and final.thought is None and final.answer == "1312"
 
 
 def test_a_forced_finish_that_repeats_the_primer_keeps_only_the_answer(corpus):
-    trace = run(corpus, [" x\nAction: search[Varnholt]", " x\nAction: search[varnholt]", "finish[Finish[1312]"])
+    trace = run(corpus, [" x\nAction: search[Varnholt]", " x\nAction: search[varnholt]", " Done.",
+                         "finish[Finish[1312]"])
     assert trace.stop_reason == "repeated_action" and trace.answer == "1312"
 
 
@@ -119,7 +132,7 @@ def test_a_lookup_repeated_after_no_more_results_is_a_loop_and_forces_the_answer
     # Lio Brandt's article mentions "Brandt" 3 times: the 4th lookup says "No more results.", the 5th repeats
     # it, which the tool can only answer the same way: a loop, so the agent asks for the answer at once.
     lookups = [" y\nAction: lookup[Brandt]"] * 5
-    trace = run(corpus, [" x\nAction: search[Lio Brandt]", *lookups, "1931]"], task="When was Lio Brandt born?",
+    trace = run(corpus, [" x\nAction: search[Lio Brandt]", *lookups, " So 1931.", "1931]"], task="When was Lio Brandt born?",
                 max_steps=8)
     assert [s.observation for s in trace.steps[1:5]][-1] == "No more results."
     assert trace.steps[5].error_kind == "repeat" and trace.steps[5].error.startswith("You repeated")
@@ -128,7 +141,7 @@ def test_a_lookup_repeated_after_no_more_results_is_a_loop_and_forces_the_answer
 
 def test_a_lookup_of_a_keyword_the_article_lacks_is_not_tried_twice(corpus):
     trace = run(corpus, [" x\nAction: search[Lio Brandt]", " y\nAction: lookup[zebra]", " y\nAction: lookup[Zebra]",
-                         "no idea]"], task="When was Lio Brandt born?")
+                         " No idea.", "no idea]"], task="When was Lio Brandt born?")
     assert trace.steps[1].observation.startswith("No sentence of Lio Brandt mentions")
     assert trace.steps[2].error_kind == "repeat" and trace.stop_reason == "repeated_action"
 

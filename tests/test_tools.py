@@ -218,7 +218,7 @@ def test_the_agent_points_out_a_loop_once_then_asks_for_the_answer(corpus):
     from workbench.testing import ScriptedModel
 
     script = [" I search it.\nAction: search[Varnholt]", " I search it.\nAction: search[Drume]",
-              " Other.\nAction: search[Quessaland]", " Other.\nAction: search[Mount Ossa]", "1312]"]
+              " Other.\nAction: search[Quessaland]", " Other.\nAction: search[Mount Ossa]", " So 1312.", "1312]"]
     trace = Agent(ScriptedModel(script), corpus=corpus).run("When was Varnholt founded?")
     assert "(Note: this is the same thought as your last step." in trace.steps[1].observation
     assert not trace.steps[1].error and not trace.steps[2].error

@@ -64,6 +64,7 @@ class AgentConfig:
     dynamic_examples: int = 0  # > 0: use the k pool examples nearest to the task instead of the prompt's own
     verifier: str = ""  # folder of a trained answer verifier: a finish no observation supports is refused once ("" = off)
     verifier_threshold: float = 0.5  # the verifier's support below which a finish is refused
+    forced_thought: bool = True  # react: after a loop, one thought line before the forced finish[ (False: finish[ at once)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -338,7 +339,7 @@ class Agent:
                 seen.append(step.observation)
             if repeated:
                 yield step
-                yield writer.forced_finish(i + 1, self.prompt.style)
+                yield writer.forced_finish(i + 1, self.prompt.style, think=cfg.mode == "react" and cfg.forced_thought)
                 return
             previous = call
             if i == cfg.max_steps:

@@ -181,12 +181,12 @@ def _feed_step(session: Session, step: Step) -> None:
     ids, toks, n = g.token_ids, g.tokens, len(g.token_ids)
     if step.edited == "thought":
         session.feed(step.completion, "thought", f"thought {i}")
+    kind = "answer" if step.kind == "forced_finish" else "action"
     if step.gen_split >= 0:  # two generations with the agent's "Action:" between them
         _feed(session, ids[: step.gen_split], toks[: step.gen_split], "thought", f"thought {i}")
         session.feed(step.action_primer, "scaffold", "action primer")
-        _feed(session, ids[step.gen_split :], toks[step.gen_split :], "action", f"action {i}")
+        _feed(session, ids[step.gen_split :], toks[step.gen_split :], kind, f"{kind} {i}")
         return
-    kind = "answer" if step.kind == "forced_finish" else "action"
     cut = step.target_spans.get("thought", [0, 0])[1] if kind == "action" else 0
     _feed(session, ids[:cut], toks[:cut], "thought", f"thought {i}")
     _feed(session, ids[cut:], toks[cut:], kind, f"{kind} {i}")

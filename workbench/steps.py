@@ -98,18 +98,36 @@ class StepWriter:
         step.t_total += more.t_total
         return text + more.primer + more.completion, more.generation.prompt_tokens
 
-    def forced_finish(self, index: int, style: str) -> Step:
-        """After a repeated action: prime ``finish[`` and take what the model writes as the answer."""
-        _, action_h, _ = step_labels(style, index)
+    def forced_finish(self, index: int, style: str, think: bool = False) -> Step:
+        """After a repeated action: prime ``finish[`` and take what the model writes as the answer.
+
+        ``think``: first let the model write one thought line ("So the birth year of X is 1896."), then prime
+        ``finish[``: primed at once, a model that looped on ``lookup[born]`` tends to answer "born"."""
+        thought_h, action_h, _ = step_labels(style, index)
         finish = "Finish[" if style == "numbered" else "finish["
-        stop = lambda text: next((i + (ch == "]") for i, ch in enumerate(text) if ch in "]\n"), None)  # noqa: E731
-        step, _ = self.generate(f"{action_h} {finish}", stop)
-        label_spans(step, self.session.label_generated([("answer", f"answer {index}", len(step.completion))]),
-                    step.generation.prompt_tokens, 0)
+        if think:
+            step, text = self.generate(thought_h, _line_stop(thought_h))
+            label_spans(step, self.session.label_generated([("thought", f"thought {index}", len(step.completion))]),
+                        step.generation.prompt_tokens, 0)
+            first = len(step.generation.token_ids)
+            primer = f"{'' if text.endswith(chr(10)) else chr(10)}{action_h} {finish}"
+            more, _ = self.generate(primer, _answer_stop(primer), label="action primer")
+            step.action_primer, step.action_completion = more.primer, more.completion
+            step.generation = step.generation.merged(more.generation)
+            step.t_total += more.t_total
+            step.gen_split, step.thought = first, step.completion.strip() or None
+            label_spans(step, self.session.label_generated([("answer", f"answer {index}", len(more.completion))]),
+                        more.generation.prompt_tokens, first)
+            written = more.completion
+        else:
+            step, _ = self.generate(f"{action_h} {finish}", _answer_stop(f"{action_h} {finish}"))
+            label_spans(step, self.session.label_generated([("answer", f"answer {index}", len(step.completion))]),
+                        step.generation.prompt_tokens, 0)
+            written = step.completion
         step.index, step.kind, step.run_end = index, "forced_finish", "repeated_action"
         # The model sometimes writes the primer again ("finish[finish[Bronwyn"): the answer is what follows it.
-        answer = re.sub(r"^(?:\s*finish\[)+", "", step.completion, flags=re.IGNORECASE).split("]")[0].strip()
-        step.action = ToolCall(FINISH, answer, f"{finish}{step.completion}")
+        answer = re.sub(r"^(?:\s*finish\[)+", "", written, flags=re.IGNORECASE).split("]")[0].strip()
+        step.action = ToolCall(FINISH, answer, f"{finish}{written}")
         step.answer = answer or None
         return step
 
@@ -135,6 +153,16 @@ class StepWriter:
         else:
             step.run_end = "finished"
         return step
+
+
+def _answer_stop(primer: str) -> StopFn:
+    """Cut a forced answer after its closing bracket, or before the end of its line."""
+    return lambda text: next((i + (ch == "]") for i, ch in enumerate(text) if i >= len(primer) and ch in "]\n"), None)
+
+
+def _line_stop(primer: str) -> StopFn:
+    """Cut a one-line thought at its end of line (the primer's own text never counts)."""
+    return lambda text: (lambda i: None if i < 0 else i)(text.find("\n", len(primer)))
 
 
 def label_spans(step: Step, segments: list[Segment], gen_start: int, offset: int) -> None:
