@@ -157,3 +157,16 @@ def test_built_trajectories_agree_with_the_worlds_own(name, tmp_path):
     if name == "demo2":
         assert same_actions >= 0.8 * total
     assert same_calls >= 0.25 * total  # lookup keywords are the builder's own choice
+
+
+def test_the_wikipedia_style_file_loads_and_every_question_gets_a_trajectory_that_reads_its_answer():
+    """bench/data/wiki_style_hotpot.json: 40 questions about real entities, written in Wikipedia's style."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "data" / "wiki_style_hotpot.json"
+    tasks = hotpot_trajectories(path, strict=True)
+    assert len(tasks) == 40 and sum(t.type == "comparison" for t in tasks) == 14
+    for task in tasks:
+        assert task.trajectory[-1].call == f"finish[{task.answer}]"
+        if task.answer not in ("yes", "no"):  # the answer is read in an observation, not guessed
+            assert any(task.answer in (s.observation or "") for s in task.trajectory[:-1]), task.id
