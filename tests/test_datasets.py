@@ -371,3 +371,17 @@ def test_supporting_recall_counts_opened_titles():
 ])
 def test_normalize_fever_label(text, label):
     assert normalize_fever_label(text) == label
+
+
+def test_the_wiki_style_suite_is_built_in_with_a_corpus_per_question(monkeypatch):
+    from workbench import datasets
+
+    suite = load_suite("wiki-style")
+    assert len(suite) == 40 and set(suite.task_corpora) == {t.id for t in suite.tasks}
+    first = suite.tasks[0]
+    assert len(suite.task_corpora[first.id]) == 10  # the question's ten paragraphs, distractors included
+    assert "wiki-style" in datasets.list_builtin_suites()
+    monkeypatch.setattr(datasets, "WIKI_STYLE_FILE", datasets.WIKI_STYLE_FILE.with_name("absent.json"))
+    assert "wiki-style" not in datasets.list_builtin_suites()  # an installed package without bench/: not offered
+    with pytest.raises(InputError, match=r"hotpotqa:PATH"):
+        load_suite("wiki-style")

@@ -17,7 +17,9 @@ Specs understood by :func:`load_suite`:
   (JSON list or JSONL, ``context`` as ``{title: [...], sentences: [[...]]}``);
 - ``fever:PATH`` — FEVER-style claims (JSONL: claim, label, optional evidence documents);
 - ``jsonl:PATH`` — any JSONL of {question, answer[, context]};
-- a bare PATH — the format is detected from the content.
+- a bare PATH — the format is detected from the content;
+- ``wiki-style`` — 40 HotpotQA-layout questions about real entities, paragraphs written in Wikipedia's style
+  (``bench/data/wiki_style_hotpot.json`` of a clone): real text to try beyond the demo worlds.
 
 Files are checked completely before anything runs: a malformed record raises DatasetError naming
 the file, the place (``dev.jsonl:7`` for a JSONL line, ``hotpot.json: record 3`` for the third
@@ -45,7 +47,10 @@ __all__ = ["Suite", "FEVER_LABELS", "SPEC_FORMS", "FEVER_PER_LABEL", "load_suite
            "supporting_recall", "normalize_fever_label"]
 
 SPEC_FORMS = ("demo:SPLIT", "demo:SPLIT:TYPE[,TYPE]", "demo2:SPLIT[:TYPE,TYPE]", "demo-fever:SPLIT", "demo2-fever:SPLIT",
-              "hotpotqa:PATH", "fever:PATH", "jsonl:PATH", "PATH (format detected)")
+              "hotpotqa:PATH", "fever:PATH", "jsonl:PATH", "PATH (format detected)", "wiki-style")
+# Real entities in Wikipedia's style, HotpotQA's distractor layout: in a clone, not in an installed package.
+WIKI_STYLE = "wiki-style"
+WIKI_STYLE_FILE = Path(__file__).resolve().parents[1] / "bench" / "data" / "wiki_style_hotpot.json"
 FEVER_PER_LABEL = 20  # demo-fever claims per label and split
 _S, _R, _N = FEVER_LABELS
 
@@ -104,7 +109,12 @@ def load_suite(spec: str | Path, limit: int | None = None) -> Suite:
     if not text:
         raise InputError(f"The suite spec is empty. Valid forms: {', '.join(SPEC_FORMS)}.")
     world = suite_world(text)  # demo, demo2 and their -fever claims answer from the world's corpus
-    if world is not None:
+    if text == WIKI_STYLE:
+        if not WIKI_STYLE_FILE.is_file():
+            raise InputError(f"{WIKI_STYLE} ships in a clone of the repository (bench/data/wiki_style_hotpot.json); "
+                             "this install has no such file. Pass a HotpotQA file instead: hotpotqa:PATH.")
+        suite = _load_file("hotpotqa", WIKI_STYLE_FILE, text)
+    elif world is not None:
         suite = _demo_fever_suite(rest, text, world) if prefix.endswith(FEVER_SUFFIX) else _demo(text)
     elif prefix in _FORMATS:
         if not rest.strip():
@@ -122,7 +132,8 @@ def list_builtin_suites() -> list[str]:
     held = [s for s in SPLITS if s != "train"]
     return ([f"demo:{s}" for s in held] + [f"demo:{s}:{t}" for s in held for t in TASK_TYPES]
             + [f"demo-fever:{s}" for s in held] + [f"demo2:{s}" for s in held]
-            + [f"demo2:{s}:{t}" for s in held for t in TASK_TYPES] + [f"demo2-fever:{s}" for s in held])
+            + [f"demo2:{s}:{t}" for s in held for t in TASK_TYPES] + [f"demo2-fever:{s}" for s in held]
+            + ([WIKI_STYLE] if WIKI_STYLE_FILE.is_file() else []))
 
 
 def _demo(spec: str) -> Suite:

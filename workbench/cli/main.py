@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Runs every task in every mode. Runs again with the same settings resume. "
                                     "Under `accelerate launch --num_processes N` the processes share the tasks.")
     ev.add_argument("--suite", default="demo:test",
-                    help="demo:SPLIT[:TYPES], demo-fever:SPLIT, hotpotqa:PATH, fever:PATH, jsonl:PATH or a file")
+                    help="demo:SPLIT[:TYPES], demo2:SPLIT, demo-fever:SPLIT, hotpotqa:PATH, fever:PATH, jsonl:PATH, a file, "
+                         "or wiki-style (real entities in Wikipedia's style, in a clone)")
     ev.add_argument("--modes", default="react,cot,act,direct",
                     help="comma-separated: react, cot, act, direct, cot_sc, react_cot_sc, cot_sc_react")
     ev.add_argument("--model", default=None, help="a Hugging Face id, a local folder, or 'tiny'")
