@@ -94,30 +94,39 @@ def test_a_user_tool_that_crashes_does_not_end_the_run(corpus):
     assert "explode failed: MemoryError: boom" in trace.steps[0].error and trace.answer == "ok"
 
 
-def test_repeating_an_action_forces_a_finish_after_one_thought(corpus):
+SEARCH_TWICE = [" x\nAction: search[Varnholt]", " x\nAction: search[varnholt]"]
+
+
+def test_a_repeated_action_is_pointed_out_once_then_forces_a_finish_after_one_thought(corpus):
     # The thought line is cut at its end: an action the model goes on to write is not taken.
-    trace = run(corpus, [" x\nAction: search[Varnholt]", " x\nAction: search[varnholt]",
+    trace = run(corpus, [*SEARCH_TWICE, " y\nAction: search[Varnholt]",
                          " So it was founded in 1312.\nAction: lookup[founded]", "1312]"])
     assert trace.stop_reason == "repeated_action"
-    assert trace.steps[1].error.startswith("You repeated")
+    # The first repeat runs the tool and says so; the second ends the run.
+    assert not trace.steps[1].error and trace.steps[1].observation.startswith("Varnholt is a city")
+    assert "(Note: this is the same thought as your last step." in trace.steps[1].observation
+    assert trace.steps[2].error.startswith("You repeated")
     final = trace.steps[-1]
     assert final.kind == "forced_finish" and final.primer == "Thought:" and final.thought == "So it was founded in 1312."
-    assert final.action_primer == "\nAction: finish[" and final.answer == "1312" and len(trace.steps) == 3
+    assert final.action_primer == "\nAction: finish[" and final.answer == "1312" and len(trace.steps) == 4
     assert final.output == "Thought: So it was founded in 1312.\nAction: finish[1312]"
     # Its thought and its answer are labelled as the model wrote them, for attribution and forks.
     assert final.gen_split > 0 and set(final.target_spans) == {"thought", "answer"}
 
 
+def test_a_repeat_pointed_out_may_be_left_and_the_run_goes_on(corpus):
+    trace = run(corpus, [*SEARCH_TWICE, " Other.\nAction: lookup[founded]", " z\nAction: finish[1312]"])
+    assert trace.stop_reason == "finished" and trace.answer == "1312" and len(trace.steps) == 4
+
+
 def test_without_the_forced_thought_the_finish_is_primed_at_once(corpus):
-    trace = run(corpus, [" x\nAction: search[Varnholt]", " x\nAction: search[varnholt]", "1312]"],
-                forced_thought=False)
+    trace = run(corpus, [*SEARCH_TWICE, " y\nAction: search[Varnholt]", "1312]"], forced_thought=False)
     final = trace.steps[-1]
     assert final.primer == "Action: finish[" and final.thought is None and final.answer == "1312"
 
 
 def test_a_forced_finish_that_repeats_the_primer_keeps_only_the_answer(corpus):
-    trace = run(corpus, [" x\nAction: search[Varnholt]", " x\nAction: search[varnholt]", " Done.",
-                         "finish[Finish[1312]"])
+    trace = run(corpus, [*SEARCH_TWICE, " y\nAction: search[Varnholt]", " Done.", "finish[Finish[1312]"])
     assert trace.stop_reason == "repeated_action" and trace.answer == "1312"
 
 
@@ -130,20 +139,22 @@ def test_repeated_lookup_is_progress_not_a_loop(corpus):
 
 def test_a_lookup_repeated_after_no_more_results_is_a_loop_and_forces_the_answer(corpus):
     # Lio Brandt's article mentions "Brandt" 3 times: the 4th lookup says "No more results.", the 5th repeats
-    # it, which the tool can only answer the same way: a loop, so the agent asks for the answer at once.
-    lookups = [" y\nAction: lookup[Brandt]"] * 5
+    # it, which the tool can only answer the same way: pointed out; the 6th ends the run.
+    lookups = [" y\nAction: lookup[Brandt]"] * 6
     trace = run(corpus, [" x\nAction: search[Lio Brandt]", *lookups, " So 1931.", "1931]"], task="When was Lio Brandt born?",
                 max_steps=8)
     assert [s.observation for s in trace.steps[1:5]][-1] == "No more results."
-    assert trace.steps[5].error_kind == "repeat" and trace.steps[5].error.startswith("You repeated")
-    assert trace.stop_reason == "repeated_action" and trace.answer == "1931" and len(trace.steps) == 7
+    assert trace.steps[5].observation.startswith("No more results. (Note: this is an observation you have already seen.")
+    assert trace.steps[6].error_kind == "repeat" and trace.steps[6].error.startswith("You repeated")
+    assert trace.stop_reason == "repeated_action" and trace.answer == "1931" and len(trace.steps) == 8
 
 
-def test_a_lookup_of_a_keyword_the_article_lacks_is_not_tried_twice(corpus):
-    trace = run(corpus, [" x\nAction: search[Lio Brandt]", " y\nAction: lookup[zebra]", " y\nAction: lookup[Zebra]",
+def test_a_lookup_of_a_keyword_the_article_lacks_is_not_tried_three_times(corpus):
+    trace = run(corpus, [" x\nAction: search[Lio Brandt]", *[" y\nAction: lookup[zebra]"] * 3,
                          " No idea.", "no idea]"], task="When was Lio Brandt born?")
     assert trace.steps[1].observation.startswith("No sentence of Lio Brandt mentions")
-    assert trace.steps[2].error_kind == "repeat" and trace.stop_reason == "repeated_action"
+    assert "(Note:" in trace.steps[2].observation and not trace.steps[2].error
+    assert trace.steps[3].error_kind == "repeat" and trace.stop_reason == "repeated_action"
 
 
 def test_max_steps_ends_the_run_with_that_reason(corpus):

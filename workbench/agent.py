@@ -305,9 +305,11 @@ class Agent:
                 return
             call = (parsed.action.name, parsed.action.argument.lower()) if parsed.action else None
             # The same action again is a loop, except a lookup that still has further results to give
-            # (after "No more results." the same lookup only says that again).
+            # (after "No more results." the same lookup only says that again). Like any loop it is pointed
+            # out once (the tool runs, and the loop guard notes its observation was seen) and ends the run
+            # the next time.
             repeated = call == previous and parsed.action is not None and (
-                parsed.action.name != "lookup" or ctx.exhausted)
+                parsed.action.name != "lookup" or ctx.exhausted) and ctx.noticed
             ctx.thought = parsed.thought or ""  # the tools' loop guard: a repeated thought or observation
             self._act(parsed, step, ctx, repeated)
             if ctx.loop == "force" and not step.error:  # pointed out once already: now the answer is due

@@ -53,6 +53,11 @@ class ToolContext:
     _seen: set[str] = field(default_factory=set, repr=False)  # observations the run's tools returned
     _noticed: bool = field(default=False, repr=False)  # a loop was pointed out once already
 
+    @property
+    def noticed(self) -> bool:
+        """A loop was pointed out once already in this run: the next one ends it."""
+        return self._noticed
+
     def guard(self, observation: str, continuing: bool = False) -> str:
         """The loop guard: the same thought as the step before, or an observation seen earlier in the run, is
         pointed out in the observation the first time; the next time ``loop`` becomes "force" and the

@@ -16,7 +16,8 @@ __all__ = ["stem", "sentences_with", "keywords_for", "closest_sentences", "prefe
 
 _WORD = re.compile(r"[^\W_]+")
 # Longest first; a suffix is removed only when at least three letters stay.
-_SUFFIXES = ("ations", "ation", "ments", "ment", "ings", "ing", "ers", "er", "edly", "ed", "ies", "es", "s", "ly")
+_SUFFIXES = ("ations", "ation", "ments", "ment", "ings", "ing", "ers", "er", "ors", "or", "edly", "ed", "ies", "es",
+             "s", "ly")  # "director" / "directed" -> "direct"
 
 
 def stem(word: str) -> str:
