@@ -260,6 +260,11 @@ def test_the_closest_sentences_pass_over_the_opening_and_keep_a_close_second():
     assert closest_sentences("length", country, shown=3)[0] == country[4]  # not the river of the opening
     assert closest_sentences("length", country)[0] == country[1]  # nothing passed over: the river comes first
     assert closest_sentences("length", country[:3], shown=3)[0] == country[1]  # no sentence past the opening
+    # However far the best one is from the keyword (here a negative cosine), it is offered, alone.
+    cairo = ["Cairo is the capital of Egypt.", "It is a large city.", "The city lies on the Nile.",
+             "The city of Cairo was founded in 969 by the Fatimid dynasty.",
+             "Its historic centre was designated a UNESCO World Heritage Site in 1979."]
+    assert closest_sentences("flows", cairo, shown=3) == [cairo[4]]
 
 
 def test_without_the_encoder_the_closest_sentence_is_a_word_prefix_guess(monkeypatch):

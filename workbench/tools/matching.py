@@ -89,7 +89,8 @@ def closest_sentences(keyword: str, sentences: list[str], shown: int = 0, k: int
         vectors = encoder.encode([keyword, *rest])  # (1 + n, 384), unit norm
         scores = [float(x) for x in vectors[1:] @ vectors[0]]
         order = sorted(range(len(rest)), key=lambda i: -scores[i])[:k]
-        return [rest[i] for i in order if scores[i] >= 0.5 * scores[order[0]]]
+        best = scores[order[0]]  # the best one always (its similarity may be low, even negative); a second if close
+        return [rest[order[0]]] + [rest[i] for i in order[1:] if best > 0 and scores[i] >= 0.5 * best]
     except Exception:  # no encoder here: a lexical guess is better than none
         words = [w.lower() for w in _WORD.findall(keyword)]
 
