@@ -262,3 +262,15 @@ def test_the_agent_tells_search_which_namesake_its_question_names():
     trace = run(corpus, [" I search.\nAction: search[Pothin]", " Done.\nAction: finish[x]"],
                 task="Who wrote the novel Pothin?")
     assert trace.steps[0].observation.startswith("Best match: Pothin (novel). Pothin is a novel.")
+
+
+def test_a_failing_call_repeated_is_pointed_out_once_then_ends_the_run(corpus):
+    # lookup with no article open fails the same way each time: a loop, though no tool returned anything.
+    trace = run(corpus, [" I look.\nAction: lookup[Stolholt]", " Again.\nAction: lookup[Stolholt]",
+                         " Once more.\nAction: lookup[Stolholt]", " No idea.", "1312]"], max_steps=8)
+    first, second, third = trace.steps[:3]
+    assert first.error_kind == "tool" and first.observation == (
+        "Error: No article is open: search for an entity first, then lookup a keyword in it.")
+    assert second.error_kind == "tool" and "(Note: this is an observation you have already seen." in second.observation
+    assert third.error_kind == "repeat" and third.observation.startswith("You are going in circles")
+    assert trace.stop_reason == "repeated_action" and trace.answer == "1312" and len(trace.steps) == 4

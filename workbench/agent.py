@@ -312,7 +312,7 @@ class Agent:
                 parsed.action.name != "lookup" or ctx.exhausted) and ctx.noticed
             ctx.thought = parsed.thought or ""  # the tools' loop guard: a repeated thought or observation
             self._act(parsed, step, ctx, repeated)
-            if ctx.loop == "force" and not step.error:  # pointed out once already: now the answer is due
+            if ctx.loop == "force" and step.error_kind in ("", "tool"):  # pointed out once already: the answer is due
                 step.error, step.error_kind, repeated = step.observation, "repeat", True
             if step.run_end == "finished" and self.verifier is not None:
                 from .verifier import verify_finish
@@ -367,8 +367,8 @@ class Agent:
                 step.observation = self.tools.run(parsed.action.name, parsed.action.argument, ctx)
                 if parsed.action.name == "search" and ctx.document is not None:
                     step.opened = ctx.document.title
-            except ToolError as err:
-                step.error, step.observation, step.error_kind = str(err), f"Error: {err}", "tool"
+            except ToolError as err:  # the same failing call again is a loop like any other: the guard sees it
+                step.error, step.observation, step.error_kind = str(err), ctx.guard(f"Error: {err}"), "tool"
         step.t_tool = time.perf_counter() - t0
         step.t_total += step.t_tool
 
