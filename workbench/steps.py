@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Callable, Literal
 
 from .generation import GenerationConfig, Session, StopFn
 from .parsing import ParsedStep, answer_stop, parse_answer, parse_step, react_stop
@@ -87,12 +87,14 @@ class StepWriter:
         step.action = parsed.action
         return step, parsed, text
 
-    def ask_for_action(self, step: Step, text: str, action_h: str) -> tuple[str, int]:
+    def ask_for_action(self, step: Step, text: str, action_h: str,
+                       stop_for: Callable[[str], StopFn] = lambda primer: react_stop) -> tuple[str, int]:
         """Feed ``\\nAction N:`` after a thought that had no action, generate it, merge it into ``step``.
 
+        ``stop_for``: the stop rule for a given primer (a forced finish primes ``Action N: finish[``).
         Returns the step's text so far and where the second generation began in the sequence."""
-        sep = "" if text.endswith("\n") else "\n"
-        more, _ = self.generate(f"{sep}{action_h}", react_stop, label="action primer")
+        primer = f"{'' if text.endswith(chr(10)) else chr(10)}{action_h}"
+        more, _ = self.generate(primer, stop_for(primer), label="action primer")
         step.action_primer, step.action_completion = more.primer, more.completion
         step.generation = step.generation.merged(more.generation)
         step.t_total += more.t_total
@@ -109,21 +111,13 @@ class StepWriter:
             step, text = self.generate(thought_h, _line_stop(thought_h))
             label_spans(step, self.session.label_generated([("thought", f"thought {index}", len(step.completion))]),
                         step.generation.prompt_tokens, 0)
-            first = len(step.generation.token_ids)
-            primer = f"{'' if text.endswith(chr(10)) else chr(10)}{action_h} {finish}"
-            more, _ = self.generate(primer, _answer_stop(primer), label="action primer")
-            step.action_primer, step.action_completion = more.primer, more.completion
-            step.generation = step.generation.merged(more.generation)
-            step.t_total += more.t_total
-            step.gen_split, step.thought = first, step.completion.strip() or None
-            label_spans(step, self.session.label_generated([("answer", f"answer {index}", len(more.completion))]),
-                        more.generation.prompt_tokens, first)
-            written = more.completion
+            step.gen_split, step.thought = len(step.generation.token_ids), step.completion.strip() or None
+            _, start = self.ask_for_action(step, text, f"{action_h} {finish}", _answer_stop)
+            written, offset = step.action_completion, step.gen_split
         else:
             step, _ = self.generate(f"{action_h} {finish}", _answer_stop(f"{action_h} {finish}"))
-            label_spans(step, self.session.label_generated([("answer", f"answer {index}", len(step.completion))]),
-                        step.generation.prompt_tokens, 0)
-            written = step.completion
+            written, start, offset = step.completion, step.generation.prompt_tokens, 0
+        label_spans(step, self.session.label_generated([("answer", f"answer {index}", len(written))]), start, offset)
         step.index, step.kind, step.run_end = index, "forced_finish", "repeated_action"
         # The model sometimes writes the primer again ("finish[finish[Bronwyn"): the answer is what follows it.
         answer = re.sub(r"^(?:\s*finish\[)+", "", written, flags=re.IGNORECASE).split("]")[0].strip()
@@ -162,7 +156,10 @@ def _answer_stop(primer: str) -> StopFn:
 
 def _line_stop(primer: str) -> StopFn:
     """Cut a one-line thought at its end of line (the primer's own text never counts)."""
-    return lambda text: (lambda i: None if i < 0 else i)(text.find("\n", len(primer)))
+    def stop(text: str) -> int | None:
+        end = text.find("\n", len(primer))
+        return None if end < 0 else end
+    return stop
 
 
 def label_spans(step: Step, segments: list[Segment], gen_start: int, offset: int) -> None:
